@@ -1,0 +1,42 @@
+# edgelab's entry points. `make up` and `make test` work on a fresh machine:
+# they create the venv, prepare the host (Docker engine, images; built from
+# packages when no registry answers) and then do their job.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+NODES  ?= 3
+PYTEST_ARGS ?=
+
+.PHONY: up down setup test test-fast lint bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test,dev]'
+	touch $@
+
+setup: $(STAMP)  ## host + images (cached)
+	$(BIN)/edgelab setup
+
+up: setup  ## a cluster of NODES nodes with the pod network and metrics
+	$(BIN)/edgelab cluster up --nodes $(NODES)
+
+down: $(STAMP)
+	$(BIN)/edgelab cluster down
+
+test: setup  ## unit tests and real-cluster tests (what CI runs)
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+test-fast: $(STAMP)  ## unit tests only, for local iteration
+	$(BIN)/pytest -m "not e2e" $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check harness operator tests bench
+	$(BIN)/mypy
+
+bench: setup  ## measure build and cluster times; see docs/numbers.md
+	$(BIN)/python bench/cluster_times.py
+
+clean:
+	rm -rf $(VENV) .pytest-kind

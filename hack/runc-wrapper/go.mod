@@ -1,0 +1,3 @@
+module edgelab.local/runc-wrapper
+
+go 1.22

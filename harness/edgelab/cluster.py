@@ -1,0 +1,179 @@
+"""kind clusters with the add-ons every edgelab cluster has.
+
+Creation is an ordered list of named actions (like kind's own create):
+each action converges, so running `create` on an existing, healthy cluster
+only re-checks it; a failure or Ctrl-C deletes a cluster this call made,
+unless `retain` asks to keep it for debugging.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from .errors import ClusterError
+
+REPO = Path(__file__).resolve().parents[2]
+MANIFESTS = REPO / "manifests"
+KIND_CONFIG = MANIFESTS / "kind" / "cluster.yaml"
+ADDONS = MANIFESTS / "addons"
+
+Say = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class ClusterSpec:
+    name: str
+    workers: int
+    node_image: str
+    kind: Path
+    kubectl: Path
+    kubeconfig: Path
+    load_images: Sequence[str] = field(default_factory=tuple)
+
+
+def kind_config(workers: int) -> dict:
+    """The kind config for one control plane and `workers` workers."""
+    if not 0 <= workers <= 2:
+        raise ClusterError(f"a store has 1 to 3 nodes; {workers + 1} asked")
+    config = copy.deepcopy(yaml.safe_load(KIND_CONFIG.read_text()))
+    config["nodes"] = [{"role": "control-plane"}] + [{"role": "worker"}] * workers
+    return config
+
+
+def write_kind_config(workers: int, path: Path) -> Path:
+    path.write_text(yaml.safe_dump(kind_config(workers), sort_keys=False))
+    return path
+
+
+def _run(cmd: Sequence[str | os.PathLike[str]], *, timeout: float = 300, env: dict[str, str] | None = None,
+         check: bool = True) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run([str(c) for c in cmd], capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, **(env or {})}, check=False)
+    if check and proc.returncode != 0:
+        raise ClusterError(f"`{' '.join(str(c) for c in cmd)}` failed: {(proc.stderr or proc.stdout).strip()[-1500:]}")
+    return proc
+
+
+class Kubectl:
+    """kubectl bound to one kubeconfig."""
+
+    def __init__(self, binary: Path, kubeconfig: Path) -> None:
+        self.binary, self.kubeconfig = binary, kubeconfig
+
+    def __call__(self, *args: str, timeout: float = 300, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return _run([self.binary, *args], timeout=timeout, env={"KUBECONFIG": str(self.kubeconfig)}, check=check)
+
+    def poll(self, what: str, fn: Callable[[], bool], timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if fn():
+                return
+            time.sleep(1)
+        raise ClusterError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+def clusters(kind: Path) -> list[str]:
+    return _run([kind, "get", "clusters"]).stdout.split()
+
+
+def exists(spec: ClusterSpec) -> bool:
+    return spec.name in clusters(spec.kind)
+
+
+def api_answers(spec: ClusterSpec) -> bool:
+    k = Kubectl(spec.kubectl, spec.kubeconfig)
+    return spec.kubeconfig.exists() and k("get", "--raw", "/readyz", timeout=20, check=False).returncode == 0
+
+
+def delete(spec: ClusterSpec) -> None:
+    _run([spec.kind, "delete", "cluster", "--name", spec.name, "--kubeconfig", spec.kubeconfig], timeout=180)
+
+
+def create_kind_cluster(spec: ClusterSpec, say: Say) -> None:
+    say(f"creating kind cluster {spec.name} ({spec.workers + 1} node(s), image {spec.node_image})")
+    spec.kubeconfig.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        config = write_kind_config(spec.workers, Path(tmp) / "kind.yaml")
+        _run([spec.kind, "create", "cluster", "--name", spec.name, "--image", spec.node_image,
+              "--config", config, "--kubeconfig", spec.kubeconfig, "--retain"], timeout=600)
+
+
+def install_network(k: Kubectl, say: Say) -> None:
+    say("installing the pod network (kube-router)")
+    k("apply", "-f", str(ADDONS / "kube-router.yaml"))
+    k("-n", "kube-system", "rollout", "status", "daemonset/kube-router", "--timeout=240s", timeout=260)
+    k("wait", "--for=condition=Ready", "nodes", "--all", "--timeout=240s", timeout=260)
+
+
+def install_metrics(k: Kubectl, say: Say) -> None:
+    say("installing metrics-server (kubectl top)")
+    k("apply", "-f", str(ADDONS / "metrics-server.yaml"))
+    k("-n", "kube-system", "rollout", "status", "deployment/metrics-server", "--timeout=240s", timeout=260)
+
+    def endpoints() -> bool:
+        out = k("-n", "kube-system", "get", "endpointslices", "-l", "kubernetes.io/service-name=metrics-server",
+                "-o", "jsonpath={.items[*].endpoints[*].addresses[*]}", check=False)
+        return bool(out.stdout.strip())
+
+    # Only register the API once its Service has a backend: an aggregator that
+    # dials the ClusterIP too early can stick to a bad connection.
+    k.poll("metrics-server endpoints", endpoints, 120)
+    k("apply", "-f", str(ADDONS / "metrics-apiservice.yaml"))
+    k("wait", "--for=condition=Available", "apiservice/v1beta1.metrics.k8s.io", "--timeout=180s", timeout=200)
+
+
+def wait_system(k: Kubectl, say: Say) -> None:
+    say("waiting for kube-system")
+    for obj in ("deployment/coredns", "daemonset/kube-proxy", "deployment/metrics-server"):
+        k("-n", "kube-system", "rollout", "status", obj, "--timeout=240s", timeout=260)
+
+
+def load_images(spec: ClusterSpec, say: Say) -> None:
+    for image in spec.load_images:
+        say(f"loading {image} into the nodes")
+        _run([spec.kind, "load", "docker-image", "--name", spec.name, image], timeout=300)
+
+
+def finish(spec: ClusterSpec, say: Say = lambda _: None) -> None:
+    """Everything after `kind create cluster`; each step converges."""
+    k = Kubectl(spec.kubectl, spec.kubeconfig)
+    install_network(k, say)
+    install_metrics(k, say)
+    wait_system(k, say)
+    load_images(spec, say)
+
+
+def create(spec: ClusterSpec, say: Say = lambda _: None, retain: bool = False) -> bool:
+    """Create or converge the cluster; return True when it was made by this call."""
+    made = False
+    if exists(spec) and not api_answers(spec):
+        say(f"cluster {spec.name} exists but does not answer (an interrupted create?): recreating it")
+        delete(spec)
+    try:
+        if not exists(spec):
+            made = True
+            create_kind_cluster(spec, say)
+        elif not spec.kubeconfig.exists():
+            _run([spec.kind, "export", "kubeconfig", "--name", spec.name, "--kubeconfig", spec.kubeconfig])
+        finish(spec, say)
+    except BaseException:
+        if made and not retain:
+            say(f"set-up failed; deleting the half-made cluster {spec.name} (keep it with --retain)")
+            delete(spec)
+        raise
+    return made
+
+
+def kubeconfig_path(name: str) -> Path:
+    """Where edgelab keeps a cluster's admin kubeconfig."""
+    base = os.environ.get("XDG_STATE_HOME") or os.path.expanduser("~/.local/state")
+    return Path(base) / "edgelab" / "clusters" / name / "kubeconfig"
