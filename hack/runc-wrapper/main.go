@@ -43,6 +43,9 @@ func main() {
 
 func findRealRunc() string {
 	if p := os.Getenv("EDGELAB_REAL_RUNC"); p != "" {
+		if _, err := os.Stat(p); err != nil {
+			return ""
+		}
 		return p
 	}
 	self, _ := os.Executable()

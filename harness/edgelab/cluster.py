@@ -45,7 +45,7 @@ def kind_config(workers: int) -> dict:
     if not 0 <= workers <= 2:
         raise ClusterError(f"a store has 1 to 3 nodes; {workers + 1} asked")
     config = copy.deepcopy(yaml.safe_load(KIND_CONFIG.read_text()))
-    config["nodes"] = [{"role": "control-plane"}] + [{"role": "worker"}] * workers
+    config["nodes"] = [{"role": "control-plane"}] + [{"role": "worker"} for _ in range(workers)]
     return config
 
 

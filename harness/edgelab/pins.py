@@ -44,5 +44,9 @@ def load(path: Path = PINS_FILE) -> Pins:
     unknown, missing = set(raw) - names, names - set(raw)
     if unknown or missing:
         raise ValueError(f"{path}: unknown keys {sorted(unknown)}, missing keys {sorted(missing)}")
-    raw["python_image_packages"] = tuple(raw["python_image_packages"])
-    return Pins(**{k: str(v) if k != "python_image_packages" else v for k, v in raw.items()})
+    # YAML reads `3.10` as the float 3.1: every pin must be a quoted-if-needed string.
+    bad = {k: v for k, v in raw.items() if k != "python_image_packages" and not isinstance(v, str)}
+    if bad:
+        raise ValueError(f"{path}: pins must be strings (quote them): {bad}")
+    raw["python_image_packages"] = tuple(str(v) for v in raw["python_image_packages"])
+    return Pins(**raw)

@@ -259,8 +259,10 @@ class _Mounted:
 
 def debootstrap(ctx: StepContext, p: Pins, packages: tuple[str, ...]) -> Path:
     root = ctx.out / "rootfs"
+    debs = ctx.cache_dir / "debs"  # downloaded .debs, shared by every debootstrap
+    debs.mkdir(parents=True, exist_ok=True)
     ctx.sh([
-        "debootstrap", "--variant=minbase", f"--include={','.join(packages)}",
+        "debootstrap", "--variant=minbase", f"--cache-dir={debs}", f"--include={','.join(packages)}",
         p.debian_suite, str(root), p.debian_mirror,
     ])
     return root
@@ -325,9 +327,10 @@ def node_base(p: Pins):
         shutil.copy2(ctx.dep_path("runc-wrapper") / "edgelab-runc", wrapper)
         wrapper.chmod(0o755)
         config = (root / "etc/containerd/config.toml").read_text()
-        options = '.options]\n    SystemdCgroup = true\n'
-        assert config.count(options) == 2, "kind's containerd config changed shape"
-        config = config.replace(options, options + '    BinaryName = "/usr/local/bin/edgelab-runc"\n')
+        config, n = re.subn(r"^(\s*)SystemdCgroup = true\n", r'\g<0>\1BinaryName = "/usr/local/bin/edgelab-runc"\n',
+                           config, flags=re.M)
+        if n != 2:
+            raise ValueError("kind's containerd config changed shape: expected 2 runc runtimes")
         (root / "etc/containerd/config.toml").write_text(config)
         spec.setdefault("hooks", {}).setdefault("createContainer", []).append({"path": "/kind/bin/mount-product-files.sh"})
         spec["process"].pop("rlimits", None)
@@ -416,7 +419,8 @@ def sys_python() -> str:
 def storage_manifest(kind_dir: Path, p: Pins) -> str:
     """kind's default storage manifest (a Go string constant), images substituted."""
     src = (kind_dir / "pkg/build/nodeimage/const_storage.go").read_text()
-    body = re.search(r"defaultStorageManifest = `(.*?)`\s*$", src, re.S | re.M)
+    # the closing backtick stands alone at the start of a line
+    body = re.search(r"defaultStorageManifest = `(.*?)^`", src, re.S | re.M)
     if body is None:
         raise ValueError("kind's const_storage.go changed shape")
     text = body.group(1)

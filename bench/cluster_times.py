@@ -1,0 +1,96 @@
+"""Measure what docs/numbers.md reports: build, set-up, cluster and memory numbers.
+
+    .venv/bin/python bench/cluster_times.py [--cold] [--nodes 1 3] [--json]
+
+- warm `edgelab setup` (everything cached): the time before tests can start;
+- `--cold`: the whole offline build from nothing, in throwaway caches
+  (EDGELAB_CACHE, GOCACHE, GOMODCACHE under a temporary folder; the final
+  images are rebuilt under new cache tags, so the machine's own cache stays);
+- bare `kind create cluster` for each node count (our node image and kind
+  config, no add-ons), then `edgelab cluster up` on the same machine, same run;
+- memory of each node container right after `up` (docker stats).
+Numbers go to stdout as a Markdown table (or JSON); copy them into the docs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from edgelab import cluster as clusterlib
+from edgelab.offline import build
+
+BENCH = "edgelab-bench"
+
+
+def timed(fn) -> float:  # type: ignore[no-untyped-def]
+    t0 = time.monotonic()
+    fn()
+    return time.monotonic() - t0
+
+
+def node_memory(name: str) -> dict[str, str]:
+    out = subprocess.run(
+        ["docker", "stats", "--no-stream", "--format", "{{.Name}} {{.MemUsage}}"],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    return {line.split()[0]: line.split(" ", 1)[1].split(" /")[0] for line in out.splitlines() if line.startswith(name + "-")}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--cold", action="store_true", help="also time a whole offline build in empty caches")
+    ap.add_argument("--nodes", type=int, nargs="*", default=[1, 3])
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+    rows: list[tuple[str, float | str]] = []
+
+    if args.cold:
+        with tempfile.TemporaryDirectory(prefix="edgelab-cold-") as tmp:
+            env = {"EDGELAB_CACHE": f"{tmp}/cache", "GOCACHE": f"{tmp}/gocache", "GOMODCACHE": f"{tmp}/gomod"}
+            t = timed(lambda: subprocess.run([sys.executable, "-c", "from edgelab.offline import build; build(offline=True)"],
+                                             env={**os.environ, **env}, check=True))
+            subprocess.run(["chmod", "-R", "u+w", tmp], check=False)  # Go's module cache is read-only
+            rows.append(("cold offline build (empty caches)", t))
+
+    artifacts = None
+
+    def setup() -> None:
+        nonlocal artifacts
+        artifacts = build()
+
+    rows.append(("warm `edgelab setup` (all cached)", timed(setup)))
+    assert artifacts is not None
+    for nodes in args.nodes:
+        spec = clusterlib.ClusterSpec(
+            name=BENCH, workers=nodes - 1, node_image=artifacts.node_image, kind=artifacts.kind,
+            kubectl=artifacts.kubectl, kubeconfig=Path(tempfile.mkdtemp()) / "kubeconfig",
+            load_images=(artifacts.python_base_image,),
+        )
+        if clusterlib.exists(spec):
+            clusterlib.delete(spec)
+        rows.append((f"bare `kind create cluster`, {nodes} node(s)", timed(lambda: clusterlib.create_kind_cluster(spec, lambda _: None))))
+        rows.append((f"`kind delete cluster`, {nodes} node(s)", timed(lambda: clusterlib.delete(spec))))
+        rows.append((f"`edgelab cluster up`, {nodes} node(s) (network, metrics, test image)",
+                     timed(lambda: clusterlib.create(spec))))
+        for node, mem in sorted(node_memory(BENCH).items()):
+            rows.append((f"memory, {nodes}-node cluster: {node.removeprefix(BENCH + '-')}", mem))
+        clusterlib.delete(spec)
+
+    if args.json:
+        print(json.dumps({k: v for k, v in rows}, indent=2))
+    else:
+        print("| measure | value |\n|---|---|")
+        for k, v in rows:
+            print(f"| {k} | {v:.0f} s |" if isinstance(v, float) else f"| {k} | {v} |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
