@@ -92,6 +92,7 @@ def build_module(
     packages: list[str],
     ldflags: str,
     go_version: str = "1.24.0",
+    output: str | None = None,
 ) -> None:
     """Build `packages` from a throwaway module that requires and replaces modules.
 
@@ -105,7 +106,8 @@ def build_module(
     lines += [f"replace {m} => {t}" for m, t in sorted(replace.items())]
     (mod / "go.mod").write_text("\n".join(lines) + "\n")
     env = go_env(ctx)
-    ctx.sh(["go", "build", "-trimpath", "-ldflags", ldflags, "-o", str(ctx.out) + "/", *packages], env=env, cwd=mod)
+    target = str(ctx.out / output) if output else str(ctx.out) + "/"
+    ctx.sh(["go", "build", "-trimpath", "-ldflags", ldflags, "-o", target, *packages], env=env, cwd=mod)
     shutil.rmtree(mod)
 
 
@@ -141,8 +143,8 @@ def build_kubernetes(p: Pins):
 
 def build_etcd(p: Pins):
     def run(ctx: StepContext) -> None:
-        build_module(ctx, "etcd", {"go.etcd.io/etcd/server/v3": p.etcd}, {}, ["go.etcd.io/etcd/server/v3"], "-s -w")
-        (ctx.out / "v3").rename(ctx.out / "etcd")
+        build_module(ctx, "etcd", {"go.etcd.io/etcd/server/v3": p.etcd}, {}, ["go.etcd.io/etcd/server/v3"], "-s -w",
+                     output="etcd")
 
     return run
 
