@@ -38,6 +38,9 @@ class ClusterSpec:
     kubectl: Path
     kubeconfig: Path
     load_images: Sequence[str] = field(default_factory=tuple)
+    # A full kind config to use instead of `kind_config(workers)` (stores add
+    # audit mounts and hardware reservations to it).
+    config: dict | None = None
 
 
 def kind_config(workers: int) -> dict:
@@ -102,7 +105,8 @@ def create_kind_cluster(spec: ClusterSpec, say: Say) -> None:
     say(f"creating kind cluster {spec.name} ({spec.workers + 1} node(s), image {spec.node_image})")
     spec.kubeconfig.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
-        config = write_kind_config(spec.workers, Path(tmp) / "kind.yaml")
+        config = Path(tmp) / "kind.yaml"
+        config.write_text(yaml.safe_dump(spec.config or kind_config(spec.workers), sort_keys=False))
         _run([spec.kind, "create", "cluster", "--name", spec.name, "--image", spec.node_image,
               "--config", config, "--kubeconfig", spec.kubeconfig, "--retain"], timeout=600)
 

@@ -166,7 +166,11 @@ def build_pause(p: Pins):
 
 
 def fetch_busybox(ctx: StepContext) -> None:
-    ctx.sh(["apt-get", "download", "busybox-static"], cwd=ctx.out)
+    try:
+        ctx.sh(["apt-get", "download", "busybox-static"], cwd=ctx.out)
+    except subprocess.CalledProcessError:  # a fresh machine may have no package lists yet
+        ctx.sh(["apt-get", "update", "-qq"])
+        ctx.sh(["apt-get", "download", "busybox-static"], cwd=ctx.out)
     deb = next(ctx.out.glob("busybox-static_*.deb"))
     ctx.sh(["dpkg-deb", "-x", str(deb), str(ctx.out / "x")])
     shutil.move(str(ctx.out / "x/bin/busybox"), ctx.out / "busybox")
