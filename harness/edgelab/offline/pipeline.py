@@ -49,7 +49,7 @@ class Step:
 def hash_paths(paths: Iterable[Path]) -> str:
     h = hashlib.sha256()
     for root in sorted(paths):
-        files = sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else [root]
+        files = sorted(p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts) if root.is_dir() else [root]
         for f in files:
             h.update(str(f.relative_to(root.parent)).encode())
             h.update(hashlib.sha256(f.read_bytes()).digest())
