@@ -36,7 +36,7 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 bench: setup  ## measure build and cluster times; see docs/numbers.md
-	$(BIN)/python bench/cluster_times.py
+	$(BIN)/python bench/cluster_times.py --stores
 
 clean:
 	rm -rf $(VENV) .pytest-kind

@@ -1,6 +1,6 @@
 """Measure what docs/numbers.md reports: build, set-up, cluster and memory numbers.
 
-    .venv/bin/python bench/cluster_times.py [--cold] [--nodes 1 3] [--json]
+    .venv/bin/python bench/cluster_times.py [--cold] [--stores] [--nodes 1 3] [--json]
 
 - warm `edgelab setup` (everything cached): the time before tests can start;
 - `--cold`: the whole offline build from nothing, in throwaway caches
@@ -8,7 +8,8 @@
   images are rebuilt under new cache tags, so the machine's own cache stays);
 - bare `kind create cluster` for each node count (our node image and kind
   config, no add-ons), then `edgelab cluster up` on the same machine, same run;
-- memory of each node container right after `up` (docker stats).
+- memory of each node container right after `up` (docker stats);
+- `--stores`: `edgelab up --store` for each node count and a running store's memory.
 Numbers go to stdout as a Markdown table (or JSON); copy them into the docs.
 """
 
@@ -24,9 +25,11 @@ import time
 from pathlib import Path
 
 from edgelab import cluster as clusterlib
+from edgelab import store as storelib
 from edgelab.offline import build
 
 BENCH = "edgelab-bench"
+STORE = "9900"
 
 
 def timed(fn) -> float:  # type: ignore[no-untyped-def]
@@ -48,6 +51,7 @@ def main() -> int:
     ap.add_argument("--cold", action="store_true", help="also time a whole offline build in empty caches")
     ap.add_argument("--nodes", type=int, nargs="*", default=[1, 3])
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--stores", action="store_true", help="also time `edgelab up --store` and store memory")
     args = ap.parse_args()
     rows: list[tuple[str, float | str]] = []
 
@@ -75,13 +79,22 @@ def main() -> int:
         )
         if clusterlib.exists(spec):
             clusterlib.delete(spec)
-        rows.append((f"bare `kind create cluster`, {nodes} node(s)", timed(lambda: clusterlib.create_kind_cluster(spec, lambda _: None))))
-        rows.append((f"`kind delete cluster`, {nodes} node(s)", timed(lambda: clusterlib.delete(spec))))
+        rows.append((f"bare `kind create cluster`, {nodes} node(s)",
+                     timed(lambda s=spec: clusterlib.create_kind_cluster(s, lambda _: None))))
+        rows.append((f"`kind delete cluster`, {nodes} node(s)", timed(lambda s=spec: clusterlib.delete(s))))
         rows.append((f"`edgelab cluster up`, {nodes} node(s) (network, metrics, test image)",
-                     timed(lambda: clusterlib.create(spec))))
+                     timed(lambda s=spec: clusterlib.create(s))))
         for node, mem in sorted(node_memory(BENCH).items()):
             rows.append((f"memory, {nodes}-node cluster: {node.removeprefix(BENCH + '-')}", mem))
         clusterlib.delete(spec)
+        if args.stores:
+            storelib.down(STORE, artifacts)
+            rows.append((f"`edgelab up --store`, {nodes} node(s) (store deployed, learner issued, order rung up)",
+                         timed(lambda n=nodes: storelib.up(STORE, n, None, artifacts))))
+            name = storelib.cluster_name(STORE)
+            for node, mem in sorted(node_memory(name).items()):
+                rows.append((f"memory, {nodes}-node store: {node.removeprefix(name + '-')}", mem))
+            storelib.down(STORE, artifacts)
 
     if args.json:
         print(json.dumps({k: v for k, v in rows}, indent=2))

@@ -145,3 +145,119 @@ def cluster_down(name: Annotated[str, typer.Option(help="Cluster name.")] = "edg
         raise _fail(exc) from exc
     out.print(f"cluster {name} deleted")
     raise typer.Exit(0)
+
+
+# --- stores -------------------------------------------------------------------
+
+StoreOpt = Annotated[str, typer.Option("--store", "-s", help="Store number, e.g. 4523.")]
+
+
+@app.command()
+def doctor(as_json: JsonOpt = False) -> None:
+    """Check Docker, kind, kubectl, images, memory, disk; say what to fix. Exit 0 when ready."""
+    from . import doctor as doctorlib
+
+    results = doctorlib.checks()
+    if as_json:
+        print(json.dumps([asdict(c) for c in results]))
+    else:
+        for c in results:
+            mark = "[green]ok[/green]  " if c.ok else "[red]FAIL[/red]"
+            out.print(f"{mark} {c.name:13} {c.detail}" + (f"\n       → {c.fix}" if c.fix and not c.ok else ""))
+    raise typer.Exit(0 if all(c.ok for c in results) else 1)
+
+
+@app.command()
+def up(
+    store: StoreOpt,
+    nodes: Annotated[int, typer.Option(min=1, max=3, help="Nodes of the store's edge server: 1, 2 or 3.")] = 1,
+    profile: Annotated[str | None, typer.Option(help="Hardware profile (manifests/profiles.yaml).")] = None,
+    retain: Annotated[bool, typer.Option(help="Keep a store whose first set-up failed, for debugging.")] = False,
+    offline: OfflineOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Bring up store STORE: cluster, workloads, audit trail, learner access. Re-running converges.
+
+    Example: edgelab up --store 4523 --nodes 3
+    """
+    from . import store as storelib
+
+    progress = _Progress(as_json)
+    try:
+        storelib.validate_store_id(store)
+        artifacts = build(offline=offline, report=progress.step)
+        st = storelib.up(store, nodes, profile, artifacts, say=progress.say, retain=retain)
+    except EdgelabError as exc:
+        raise _fail(exc) from exc
+    except KeyboardInterrupt:
+        err.print("interrupted: nothing half-made was kept; run the same command again")
+        raise typer.Exit(130) from None
+    p = storelib.paths(store)
+    if as_json:
+        print(json.dumps({**asdict(st), "healthy": st.healthy, "learner_kubeconfig": str(p.learner_kubeconfig)}))
+    else:
+        out.print(f"store [bold]{store}[/bold] is up and healthy ({nodes} node(s)).\n"
+                  f"  learner shell:   edgelab shell --store {store}\n"
+                  f"  or:              export KUBECONFIG={p.learner_kubeconfig}\n"
+                  f"  status:          edgelab status --store {store}")
+    raise typer.Exit(0)
+
+
+@app.command()
+def down(store: StoreOpt) -> None:
+    """Delete store STORE: its cluster, kubeconfigs and audit log."""
+    from . import store as storelib
+
+    try:
+        storelib.validate_store_id(store)
+        found = storelib.down(store, build(offline=None))
+    except EdgelabError as exc:
+        raise _fail(exc) from exc
+    out.print(f"store {store} deleted" if found else f"store {store} did not exist; nothing to do")
+    raise typer.Exit(0)
+
+
+@app.command()
+def status(
+    store: Annotated[str | None, typer.Option("--store", "-s", help="Store number; all stores when omitted.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Nodes, deployments READY x/y per namespace, and what is unhealthy. Exit 1 when unhealthy."""
+    from . import store as storelib
+
+    try:
+        artifacts = build(offline=None)
+        stores = [store] if store else storelib.list_stores(artifacts)
+        results = [storelib.status(s, artifacts) for s in stores]
+    except EdgelabError as exc:
+        raise _fail(exc) from exc
+    if as_json:
+        print(json.dumps([{**asdict(r), "healthy": r.healthy} for r in results]))
+    else:
+        if not results:
+            out.print("no stores are up (edgelab up --store 4523)")
+        for r in results:
+            head = "[green]healthy[/green]" if r.healthy else "[red]unhealthy[/red]"
+            out.print(f"store [bold]{r.store}[/bold]: {head}")
+            for n in r.nodes:
+                out.print(f"  node {n['name']:28} {'Ready' if n['ready'] else 'NotReady'}")
+            for ns, rows in r.deployments.items():
+                for d in rows:
+                    out.print(f"  {ns + '/' + d['name']:34} READY {d['ready']}/{d['replicas']}")
+            for u in r.unhealthy:
+                out.print(f"  [red]![/red] {u}")
+    raise typer.Exit(0 if all(r.healthy for r in results) else 1)
+
+
+@app.command()
+def shell(store: StoreOpt) -> None:
+    """Open a shell whose kubectl acts as the learner of store STORE (exit to leave)."""
+    from . import store as storelib
+
+    try:
+        artifacts = build(offline=None)
+        err.print(f"learner shell for store {store}: kubectl is the learner's; `exit` to leave")
+        code = storelib.open_shell(store, artifacts)
+    except EdgelabError as exc:
+        raise _fail(exc) from exc
+    raise typer.Exit(code)

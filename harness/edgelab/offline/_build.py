@@ -67,8 +67,12 @@ def build(offline: bool | None = None, report: Report = lambda *_: None, pins: P
     """
     pins = pins or load()
     pipe = pipeline(pins)
-    say: Callable[[str], None] = lambda m: report("host", m, 0.0)
-    host.ensure_tools(say) if offline is not False else None
+
+    def say(message: str) -> None:
+        report("host", message, 0.0)
+
+    if offline is not False:
+        host.ensure_tools(say)
     wrapper = None
     if host.lacks_cap_sys_resource():
         wrapper = Path(pipe.run(["runc-wrapper"], report)["runc-wrapper"]) / "edgelab-runc"
@@ -78,9 +82,10 @@ def build(offline: bool | None = None, report: Report = lambda *_: None, pins: P
     if offline is None:
         offline = not pulls_possible()
     if offline:
-        out = pipe.run(["tools", "node-image", "python-base"], report)
+        out = pipe.run(["tools", "node-image", "python-base", "edge-app"], report)
         tools = Path(out["tools"])
         return Artifacts(True, tools / "kind", tools / "kubectl", pins.offline_node_image, pins.python_base_image, wrapper)
+    pipe.run(["python-base", "edge-app"], report)  # our own images are always built here
     kind, kubectl = shutil.which("kind"), shutil.which("kubectl")
     if kind is None or kubectl is None:
         tools = Path(pipe.run(["tools"], report)["tools"])

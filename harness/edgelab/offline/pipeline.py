@@ -262,6 +262,12 @@ def _tail(path: Path, lines: int = 15) -> str:
         return ""
 
 
+def _chmod_and_retry(func: Callable[[str], object], path: str, _exc: object) -> None:
+    """debootstrap trees hold read-only folders: make writable, then retry."""
+    os.chmod(path, 0o700)
+    func(path)
+
+
 def _unmount_below(path: Path) -> None:
     """Detach anything still mounted inside `path` (a chroot's proc after Ctrl-C)."""
     prefix = str(path.resolve()) + "/"
@@ -274,7 +280,6 @@ def _unmount_below(path: Path) -> None:
 def _remove_tree(path: Path) -> None:
     if path.is_dir() and not path.is_symlink():
         _unmount_below(path)
-        # debootstrap trees hold root-owned, read-only files: chmod on failure
-        shutil.rmtree(path, onerror=lambda f, p, _: (os.chmod(p, 0o700), f(p)))
+        shutil.rmtree(path, onerror=_chmod_and_retry)
     elif path.exists() or path.is_symlink():
         path.unlink()

@@ -206,7 +206,10 @@ def docker_build(ctx: StepContext, dockerfile: str, files: Mapping[str, Path], r
     for name, src in files.items():
         dst = context / name
         dst.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(src, dst)
+        if src.is_dir():
+            shutil.copytree(src, dst, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        else:
+            shutil.copy2(src, dst)
     (context / "Dockerfile").write_text(dockerfile)
     ctx.sh(["docker", "build", "--network", "none", "-t", ref, str(context)], env={"DOCKER_BUILDKIT": "0"})
 
@@ -348,8 +351,8 @@ def node_base(p: Pins):
                         "lib/systemd/system/sysinit.target.wants/systemd-tmpfiles-setup.service"):
             for f in root.glob(pattern):
                 f.unlink()
-        with (root / "etc/systemd/journald.conf").open("a") as f:
-            f.write("ReadKMsg=no\n")
+        with (root / "etc/systemd/journald.conf").open("a") as journald:
+            journald.write("ReadKMsg=no\n")
         ctx.sh(["chroot", str(root), "systemctl", "enable", "kubelet.service", "containerd.service",
                 "undo-mount-hacks.service"], env=env)
         ctx.sh(["chroot", str(root), "systemctl", "mask", "systemd-binfmt.service"], env=env)
@@ -559,10 +562,32 @@ def all_steps(p: Pins) -> list[Step]:
               "cni": _file_hash(HACK / "images/kube-router-cni-install")},
              deps=("netbase", "kube-router-bin"), tags=(names["kube-router"],)),
     ]
+    steps.append(Step("edge-app", "image", edge_app_image, deps=("python-base",), files=(EDGEAPP,),
+                      tags=tuple(store_image_names())))
     image_steps = [s.name for s in steps if s.name.startswith("img-")]
     steps.append(Step("node-image", "image", node_image(p), {"kubernetes": p.kubernetes, "kind": p.kind},
                       deps=("node-base", "kubernetes", "crictl", *image_steps), tags=(p.offline_node_image,)))
     return steps
+
+
+EDGEAPP = REPO / "harness" / "edgelab" / "edgeapp"
+STORE_IMAGES = REPO / "manifests" / "store" / "images.yaml"
+
+
+def store_image_names() -> list[str]:
+    """The per-service names the store's manifests use; all are the edge app."""
+    if not STORE_IMAGES.exists():
+        return []
+    import yaml
+
+    return sorted(set(yaml.safe_load(STORE_IMAGES.read_text()).values()))
+
+
+def edge_app_image(ctx: StepContext) -> None:
+    """One small image of ours plays every service of the store."""
+    dockerfile = (f"FROM {ctx.dep('python-base')}\nCOPY edgeapp /app/edgeapp\n"
+                  'ENV PYTHONPATH=/app\nCMD ["python3", "-m", "edgeapp"]\n')
+    docker_build(ctx, dockerfile, {"edgeapp": EDGEAPP}, _self_ref(ctx))
 
 
 def busybox_image(ctx: StepContext) -> None:

@@ -1,0 +1,295 @@
+"""A Byte Edge store on demand: one kind cluster per store, sized like its box.
+
+`up` is an ordered list of named steps, each converging: the cluster (with
+the audit trail), the node hardware caps, the store's workloads, the
+learner's identity, then a real request through the chain. Running it on an
+existing store only re-checks; a failed first `up` deletes what it made.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from . import audit, cluster, learner
+from .errors import ClusterError, EdgelabError
+from .offline import Artifacts
+
+REPO = Path(__file__).resolve().parents[2]
+STORE_MANIFESTS = REPO / "manifests" / "store"
+PROFILES = REPO / "manifests" / "profiles.yaml"
+NAMESPACES = ("pos", "payment", "order", "observability")
+
+Say = Callable[[str], None]
+
+
+class StoreError(EdgelabError):
+    """A store does not exist, or its id or profile is not valid."""
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    cpus: float
+    memory_bytes: int
+    description: str = ""
+
+
+def _bytes(quantity: str) -> int:
+    m = re.fullmatch(r"(\d+)(Mi|Gi)", quantity)
+    if not m:
+        raise StoreError(f"memory {quantity!r} must look like 3Gi or 512Mi")
+    return int(m.group(1)) * (1 << 20 if m.group(2) == "Mi" else 1 << 30)
+
+
+def profiles() -> tuple[str, dict[str, Profile]]:
+    raw = yaml.safe_load(PROFILES.read_text())
+    found = {
+        name: Profile(name, float(p["cpus"]), _bytes(p["memory"]), p.get("description", ""))
+        for name, p in raw["profiles"].items()
+    }
+    return raw["default"], found
+
+
+def profile(name: str | None) -> Profile:
+    default, found = profiles()
+    name = name or default
+    if name not in found:
+        raise StoreError(f"unknown hardware profile {name!r}; known: {', '.join(sorted(found))}")
+    return found[name]
+
+
+def validate_store_id(store: str) -> str:
+    if not re.fullmatch(r"[0-9]{1,6}", store):
+        raise StoreError(f"store id {store!r} must be the store number, 1 to 6 digits (e.g. 4523)")
+    return store
+
+
+def state_dir(store: str) -> Path:
+    base = os.environ.get("XDG_STATE_HOME") or os.path.expanduser("~/.local/state")
+    return Path(base) / "edgelab" / "stores" / validate_store_id(store)
+
+
+def cluster_name(store: str) -> str:
+    return f"store-{validate_store_id(store)}"
+
+
+@dataclass(frozen=True)
+class StorePaths:
+    root: Path
+    admin_kubeconfig: Path
+    learner_kubeconfig: Path
+    audit_dir: Path
+
+    @property
+    def audit_log(self) -> Path:
+        return audit.log_path(self.audit_dir)
+
+
+def paths(store: str) -> StorePaths:
+    root = state_dir(store)
+    return StorePaths(root, root / "admin.kubeconfig", root / "learner.kubeconfig", root / "audit")
+
+
+def host_resources() -> tuple[int, int]:
+    """(cpus, memory bytes) of this machine, what kubelets report without help."""
+    mem = 0
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemTotal:"):
+            mem = int(line.split()[1]) * 1024
+    return os.cpu_count() or 1, mem
+
+
+def hardware_patch(prof: Profile) -> str:
+    """Kubelet reservations so the scheduler sees the box, not the host."""
+    cpus, mem = host_resources()
+    reserve_cpu_m = max(0, int(cpus * 1000 - prof.cpus * 1000))
+    reserve_mem_mi = max(0, (mem - prof.memory_bytes) >> 20)
+    return yaml.safe_dump({
+        "kind": "KubeletConfiguration",
+        "systemReserved": {"cpu": f"{reserve_cpu_m}m", "memory": f"{reserve_mem_mi}Mi"},
+    })
+
+
+def kind_config(store: str, nodes: int, prof: Profile, p: StorePaths) -> dict[str, Any]:
+    config = cluster.kind_config(nodes - 1)
+    config.setdefault("kubeadmConfigPatches", []).append(hardware_patch(prof))
+    return audit.add_to_kind_config(config, p.audit_dir)
+
+
+def store_images() -> list[str]:
+    return sorted(set(yaml.safe_load((STORE_MANIFESTS / "images.yaml").read_text()).values()))
+
+
+def spec(store: str, nodes: int, prof: Profile, artifacts: Artifacts) -> cluster.ClusterSpec:
+    p = paths(store)
+    return cluster.ClusterSpec(
+        name=cluster_name(store), workers=nodes - 1, node_image=artifacts.node_image, kind=artifacts.kind,
+        kubectl=artifacts.kubectl, kubeconfig=p.admin_kubeconfig,
+        load_images=tuple(store_images()), config=kind_config(store, nodes, prof, p),
+    )
+
+
+def node_containers(name: str) -> list[str]:
+    out = subprocess.run(["docker", "ps", "--filter", f"label=io.x-k8s.kind.cluster={name}", "--format", "{{.Names}}"],
+                         capture_output=True, text=True, check=True).stdout
+    return sorted(out.split())
+
+
+def cap_nodes(name: str, prof: Profile, say: Say) -> None:
+    cpus = min(prof.cpus, float(os.cpu_count() or 1))
+    mem = str(prof.memory_bytes)
+    for node in node_containers(name):
+        say(f"capping {node} at {cpus:g} CPU, {prof.memory_bytes >> 20} MiB ({prof.name})")
+        proc = subprocess.run(["docker", "update", "--cpus", f"{cpus:g}", "--memory", mem, "--memory-swap", mem, node],
+                              capture_output=True, text=True, check=False)
+        if proc.returncode != 0:
+            raise ClusterError(f"cannot cap node {node}: {proc.stderr.strip()}")
+
+
+def deploy(k: cluster.Kubectl, say: Say) -> None:
+    say("deploying the store (pos, payment, order, observability)")
+    k("apply", "-f", str(STORE_MANIFESTS / "namespaces.yaml"))
+    # every object file of the folder; images.yaml is the build's list, not an object
+    for f in sorted(STORE_MANIFESTS.glob("*.yaml")):
+        if f.name not in ("namespaces.yaml", "images.yaml"):
+            k("apply", "-f", str(f))
+    for ns in NAMESPACES:
+        names = k("-n", ns, "get", "deployments", "-o", "name").stdout.split()
+        for d in names:
+            k("-n", ns, "rollout", "status", d, "--timeout=300s", timeout=320)
+
+
+@dataclass
+class StoreStatus:
+    store: str
+    exists: bool
+    nodes: list[dict[str, Any]] = field(default_factory=list)
+    deployments: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    unhealthy: list[str] = field(default_factory=list)
+
+    @property
+    def healthy(self) -> bool:
+        return self.exists and not self.unhealthy
+
+
+def status(store: str, artifacts: Artifacts) -> StoreStatus:
+    p = paths(store)
+    name = cluster_name(store)
+    if name not in cluster.clusters(artifacts.kind) or not p.admin_kubeconfig.exists():
+        return StoreStatus(store, False, unhealthy=[f"store {store} is not up (run `edgelab up --store {store}`)"])
+    k = cluster.Kubectl(artifacts.kubectl, p.admin_kubeconfig)
+    st = StoreStatus(store, True)
+    nodes = json.loads(k("get", "nodes", "-o", "json", timeout=30).stdout)["items"]
+    for n in nodes:
+        ready = next((c["status"] for c in n["status"]["conditions"] if c["type"] == "Ready"), "Unknown")
+        st.nodes.append({"name": n["metadata"]["name"], "ready": ready == "True"})
+        if ready != "True":
+            st.unhealthy.append(f"node {n['metadata']['name']} is NotReady")
+    for ns in NAMESPACES:
+        items = json.loads(k("-n", ns, "get", "deployments", "-o", "json", timeout=30).stdout)["items"]
+        rows = []
+        for d in items:
+            want = d["spec"].get("replicas", 1)
+            ready = d.get("status", {}).get("readyReplicas", 0) or 0
+            rows.append({"name": d["metadata"]["name"], "ready": ready, "replicas": want})
+            if ready < want:
+                st.unhealthy.append(f"deployment {ns}/{d['metadata']['name']} READY {ready}/{want}")
+        st.deployments[ns] = rows
+    return st
+
+
+def check_chain(k: cluster.Kubectl) -> str:
+    """One real order through pos-frontend → pos-backend → payment and order."""
+    script = ("import urllib.request,sys;"
+              "r=urllib.request.urlopen('http://localhost:8080/order',data=b'{}',timeout=20);"
+              "sys.stdout.write(r.read().decode())")
+    last = ""
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        proc = k("-n", "pos", "exec", "deploy/pos-frontend", "--", "python3", "-c", script, check=False, timeout=40)
+        if proc.returncode == 0:
+            return proc.stdout
+        last = proc.stderr.strip()
+        time.sleep(2)
+    raise ClusterError(f"the store is up but an order through the chain fails: {last[-500:]}")
+
+
+def up(store: str, nodes: int, profile_name: str | None, artifacts: Artifacts, say: Say = lambda _: None,
+       retain: bool = False) -> StoreStatus:
+    prof = profile(profile_name)
+    if not 1 <= nodes <= 3:
+        raise StoreError(f"a store has 1 to 3 nodes; {nodes} asked")
+    p = paths(store)
+    p.root.mkdir(parents=True, exist_ok=True)
+    audit.prepare_host_dir(p.audit_dir)
+    s = spec(store, nodes, prof, artifacts)
+    existing = cluster.exists(s)
+    if existing:
+        have = len(node_containers(s.name))
+        if have != nodes:
+            raise StoreError(f"store {store} already runs with {have} node(s); `edgelab down --store {store}` first "
+                             f"to change it to {nodes}")
+    made = cluster.create(s, say=say, retain=retain)
+    try:
+        cap_nodes(s.name, prof, say)
+        k = cluster.Kubectl(artifacts.kubectl, p.admin_kubeconfig)
+        deploy(k, say)
+        say("issuing the learner's identity")
+        learner.apply_rbac(artifacts.kubectl, p.admin_kubeconfig)
+        learner.issue_learner(artifacts.kubectl, p.admin_kubeconfig, p.learner_kubeconfig)
+        say("ringing up a test order through the chain")
+        check_chain(k)
+    except BaseException:
+        if made and not retain:
+            say(f"set-up failed; deleting the half-made store {store} (keep it with --retain)")
+            cluster.delete(s)
+        raise
+    return status(store, artifacts)
+
+
+def down(store: str, artifacts: Artifacts) -> bool:
+    """Delete the store's cluster and state; False when there was nothing."""
+    p = paths(store)
+    name = cluster_name(store)
+    found = name in cluster.clusters(artifacts.kind)
+    if found:
+        subprocess.run([str(artifacts.kind), "delete", "cluster", "--name", name], capture_output=True, check=True)
+    if p.root.exists():
+        shutil.rmtree(p.root)
+        found = True
+    return found
+
+
+def shell_env(store: str, artifacts: Artifacts) -> dict[str, str]:
+    """Environment of a shell whose kubectl is the learner's."""
+    p = paths(store)
+    if not p.learner_kubeconfig.exists():
+        raise StoreError(f"store {store} is not up (run `edgelab up --store {store}`)")
+    bindir = p.root / "bin"
+    bindir.mkdir(exist_ok=True)
+    link = bindir / "kubectl"
+    if not link.exists():
+        link.symlink_to(artifacts.kubectl)
+    return {**os.environ, "KUBECONFIG": str(p.learner_kubeconfig), "PATH": f"{bindir}:{os.environ.get('PATH', '')}",
+            "PS1": f"store-{store}$ "}
+
+
+def list_stores(artifacts: Artifacts) -> list[str]:
+    return sorted(c.removeprefix("store-") for c in cluster.clusters(artifacts.kind) if c.startswith("store-"))
+
+
+def open_shell(store: str, artifacts: Artifacts) -> int:
+    """Run an interactive shell as the learner; return its exit code."""
+    env = shell_env(store, artifacts)
+    return subprocess.call([os.environ.get("SHELL", "/bin/bash")], env=env)

@@ -1,0 +1,101 @@
+"""`edgelab up/status/down` on real stores: 1 node and 3 nodes, through the CLI."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+from typer.testing import CliRunner
+
+from edgelab import store as storelib
+from edgelab.cli import app
+from edgelab.offline import build
+
+runner = CliRunner()
+
+EXPECTED = {
+    "pos": {"pos-backend": 3, "pos-frontend": 2},
+    "payment": {"payment-processor": 2},
+    "order": {"order-service": 2},
+}
+
+
+def cli(*args: str) -> tuple[int, str]:
+    result = runner.invoke(app, list(args))
+    return result.exit_code, result.stdout
+
+
+def node_containers(store: str) -> list[str]:
+    return storelib.node_containers(storelib.cluster_name(store))
+
+
+def assert_store_healthy(status: dict, nodes: int) -> None:
+    assert status["exists"] and status["healthy"], status["unhealthy"]
+    assert len(status["nodes"]) == nodes and all(n["ready"] for n in status["nodes"])
+    for ns, want in EXPECTED.items():
+        got = {d["name"]: (d["ready"], d["replicas"]) for d in status["deployments"][ns]}
+        for name, replicas in want.items():
+            assert got[name] == (replicas, replicas), f"{ns}/{name} READY {got.get(name)}"
+    observability = {d["name"] for d in status["deployments"]["observability"]}
+    assert {"hyperdx", "clickhouse"} <= observability
+
+
+@pytest.mark.e2e
+@pytest.mark.timeout(1200)
+def test_one_node_store_up_converges_and_down_removes_it() -> None:
+    store = "9101"
+    cli("down", "--store", store)
+    try:
+        code, out = cli("up", "--store", store, "--nodes", "1", "--json")
+        assert code == 0, out
+        up = json.loads(out)
+        assert_store_healthy(up, nodes=1)
+
+        p = storelib.paths(store)
+        k = storelib.cluster.Kubectl(build().kubectl, p.admin_kubeconfig)
+        order = storelib.check_chain(k)  # a real order through frontend → backend → payment, order
+        assert order.strip(), "the chain answered with an empty body"
+
+        # the node is capped like the store's box
+        caps = subprocess.run(["docker", "inspect", "--format", "{{.HostConfig.Memory}} {{.HostConfig.NanoCpus}}",
+                               node_containers(store)[0]], capture_output=True, text=True, check=True).stdout.split()
+        prof = storelib.profile(None)
+        assert int(caps[0]) == prof.memory_bytes
+        alloc = json.loads(k("get", "nodes", "-o", "json").stdout)["items"][0]["status"]["allocatable"]
+        assert alloc["cpu"] == f"{int(prof.cpus * 1000)}m", alloc
+
+        before = node_containers(store)
+        code, out = cli("up", "--store", store, "--nodes", "1", "--json")
+        assert code == 0, out
+        assert node_containers(store) == before, "a second `up` must converge, not duplicate"
+        assert_store_healthy(json.loads(out), nodes=1)
+
+        code, out = cli("status", "--store", store, "--json")
+        assert code == 0, out
+        assert json.loads(out)[0]["healthy"]
+    finally:
+        code, out = cli("down", "--store", store)
+    assert code == 0, out
+    assert node_containers(store) == []
+    assert not storelib.paths(store).root.exists()
+    code, out = cli("status", "--store", store, "--json")
+    assert code == 1 and not json.loads(out)[0]["exists"]
+
+
+@pytest.mark.e2e
+@pytest.mark.timeout(1200)
+def test_three_node_store_spreads_and_serves() -> None:
+    store = "9103"
+    cli("down", "--store", store)
+    try:
+        code, out = cli("up", "--store", store, "--nodes", "3", "--json")
+        assert code == 0, out
+        assert_store_healthy(json.loads(out), nodes=3)
+        k = storelib.cluster.Kubectl(build().kubectl, storelib.paths(store).admin_kubeconfig)
+        pods = json.loads(k("-n", "pos", "get", "pods", "-l", "app=pos-backend", "-o", "json").stdout)["items"]
+        assert len({p["spec"]["nodeName"] for p in pods}) >= 2, "pos-backend replicas should spread over the workers"
+        assert storelib.check_chain(k).strip()
+    finally:
+        cli("down", "--store", store)
+    assert node_containers(store) == []
