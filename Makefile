@@ -5,7 +5,8 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-NODES  ?= 3
+NODES  ?= 1
+STORE  ?= 4523
 PYTEST_ARGS ?=
 
 .PHONY: up down setup test test-fast lint bench clean
@@ -19,11 +20,11 @@ $(STAMP): pyproject.toml
 setup: $(STAMP)  ## host + images (cached)
 	$(BIN)/edgelab setup
 
-up: setup  ## a cluster of NODES nodes with the pod network and metrics
-	$(BIN)/edgelab cluster up --nodes $(NODES)
+up: setup  ## store STORE on NODES nodes: workloads, audit trail, learner access
+	$(BIN)/edgelab up --store $(STORE) --nodes $(NODES)
 
 down: $(STAMP)
-	$(BIN)/edgelab cluster down
+	$(BIN)/edgelab down --store $(STORE)
 
 test: setup  ## unit tests and real-cluster tests (what CI runs)
 	$(BIN)/pytest $(PYTEST_ARGS)

@@ -37,7 +37,8 @@ def main(debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on
 def _fail(exc: Exception) -> typer.Exit:
     if STATE["debug"]:
         raise exc
-    err.print(f"[red]error:[/red] {exc}")
+    err.print(f"[red]error:[/red] {exc}" if isinstance(exc, EdgelabError)
+              else f"[red]error:[/red] unexpected {type(exc).__name__}: {exc} (rerun with --debug for the traceback)")
     return typer.Exit(1)
 
 
@@ -87,7 +88,7 @@ def setup(offline: OfflineOpt = None, as_json: JsonOpt = False) -> None:
     progress = _Progress(as_json)
     try:
         artifacts = build(offline=offline, report=progress.step)
-    except EdgelabError as exc:
+    except Exception as exc:  # wrapped once here: one line, traceback with --debug
         raise _fail(exc) from exc
     if as_json:
         print(json.dumps(_artifacts_json(artifacts)))
@@ -122,7 +123,7 @@ def cluster_up(
         artifacts = build(offline=offline, report=progress.step)
         spec = _spec(name, nodes, artifacts)
         made = clusterlib.create(spec, say=progress.say, retain=retain)
-    except EdgelabError as exc:
+    except Exception as exc:  # wrapped once here: one line, traceback with --debug
         raise _fail(exc) from exc
     except KeyboardInterrupt:
         err.print("interrupted: nothing half-made was kept; run the same command again")
@@ -141,7 +142,7 @@ def cluster_down(name: Annotated[str, typer.Option(help="Cluster name.")] = "edg
     try:
         artifacts = build(offline=None)
         clusterlib.delete(_spec(name, 1, artifacts))
-    except EdgelabError as exc:
+    except Exception as exc:  # wrapped once here: one line, traceback with --debug
         raise _fail(exc) from exc
     out.print(f"cluster {name} deleted")
     raise typer.Exit(0)
@@ -187,7 +188,7 @@ def up(
         storelib.validate_store_id(store)
         artifacts = build(offline=offline, report=progress.step)
         st = storelib.up(store, nodes, profile, artifacts, say=progress.say, retain=retain)
-    except EdgelabError as exc:
+    except Exception as exc:  # wrapped once here: one line, traceback with --debug
         raise _fail(exc) from exc
     except KeyboardInterrupt:
         err.print("interrupted: nothing half-made was kept; run the same command again")
@@ -211,7 +212,7 @@ def down(store: StoreOpt) -> None:
     try:
         storelib.validate_store_id(store)
         found = storelib.down(store, build(offline=None))
-    except EdgelabError as exc:
+    except Exception as exc:  # wrapped once here: one line, traceback with --debug
         raise _fail(exc) from exc
     out.print(f"store {store} deleted" if found else f"store {store} did not exist; nothing to do")
     raise typer.Exit(0)
@@ -229,7 +230,7 @@ def status(
         artifacts = build(offline=None)
         stores = [store] if store else storelib.list_stores(artifacts)
         results = [storelib.status(s, artifacts) for s in stores]
-    except EdgelabError as exc:
+    except Exception as exc:  # wrapped once here: one line, traceback with --debug
         raise _fail(exc) from exc
     if as_json:
         print(json.dumps([{**asdict(r), "healthy": r.healthy} for r in results]))
@@ -258,6 +259,6 @@ def shell(store: StoreOpt) -> None:
         artifacts = build(offline=None)
         err.print(f"learner shell for store {store}: kubectl is the learner's; `exit` to leave")
         code = storelib.open_shell(store, artifacts)
-    except EdgelabError as exc:
+    except Exception as exc:  # wrapped once here: one line, traceback with --debug
         raise _fail(exc) from exc
     raise typer.Exit(code)

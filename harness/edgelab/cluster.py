@@ -112,15 +112,17 @@ def create_kind_cluster(spec: ClusterSpec, say: Say) -> None:
 
 
 def install_network(k: Kubectl, say: Say) -> None:
-    say("installing the pod network (kube-router)")
+    say("installing the pod network (kube-router) and metrics-server")
     k("apply", "-f", str(ADDONS / "kube-router.yaml"))
+    # metrics-server's Deployment and Service start with the network; its
+    # APIService is registered later, in finish_metrics.
+    k("apply", "-f", str(ADDONS / "metrics-server.yaml"))
     k("-n", "kube-system", "rollout", "status", "daemonset/kube-router", "--timeout=240s", timeout=260)
     k("wait", "--for=condition=Ready", "nodes", "--all", "--timeout=240s", timeout=260)
 
 
-def install_metrics(k: Kubectl, say: Say) -> None:
-    say("installing metrics-server (kubectl top)")
-    k("apply", "-f", str(ADDONS / "metrics-server.yaml"))
+def finish_metrics(k: Kubectl, say: Say) -> None:
+    say("waiting for metrics-server (kubectl top)")
     k("-n", "kube-system", "rollout", "status", "deployment/metrics-server", "--timeout=240s", timeout=260)
 
     def endpoints() -> bool:
@@ -142,21 +144,29 @@ def wait_system(k: Kubectl, say: Say) -> None:
 
 
 def load_images(spec: ClusterSpec, say: Say) -> None:
-    for image in spec.load_images:
-        say(f"loading {image} into the nodes")
-        _run([spec.kind, "load", "docker-image", "--name", spec.name, image], timeout=300)
+    if spec.load_images:
+        # one call: images sharing layers (the store's names are one image) go in once
+        say(f"loading {len(spec.load_images)} image name(s) into the nodes")
+        _run([spec.kind, "load", "docker-image", "--name", spec.name, *spec.load_images], timeout=300)
 
 
-def finish(spec: ClusterSpec, say: Say = lambda _: None) -> None:
-    """Everything after `kind create cluster`; each step converges."""
+def finish(spec: ClusterSpec, say: Say = lambda _: None, meanwhile: Callable[[Kubectl], None] | None = None) -> None:
+    """Everything after `kind create cluster`; each step converges.
+
+    `meanwhile` runs once the network is up and images are loaded, while
+    metrics-server is still starting (a store deploys its workloads there).
+    """
     k = Kubectl(spec.kubectl, spec.kubeconfig)
     install_network(k, say)
-    install_metrics(k, say)
-    wait_system(k, say)
     load_images(spec, say)
+    if meanwhile is not None:
+        meanwhile(k)
+    finish_metrics(k, say)
+    wait_system(k, say)
 
 
-def create(spec: ClusterSpec, say: Say = lambda _: None, retain: bool = False) -> bool:
+def create(spec: ClusterSpec, say: Say = lambda _: None, retain: bool = False,
+           meanwhile: Callable[[Kubectl], None] | None = None) -> bool:
     """Create or converge the cluster; return True when it was made by this call."""
     made = False
     if exists(spec) and not api_answers(spec):
@@ -168,7 +178,7 @@ def create(spec: ClusterSpec, say: Say = lambda _: None, retain: bool = False) -
             create_kind_cluster(spec, say)
         elif not spec.kubeconfig.exists():
             _run([spec.kind, "export", "kubeconfig", "--name", spec.name, "--kubeconfig", spec.kubeconfig])
-        finish(spec, say)
+        finish(spec, say, meanwhile)
     except BaseException:
         if made and not retain:
             say(f"set-up failed; deleting the half-made cluster {spec.name} (keep it with --retain)")

@@ -164,6 +164,10 @@ def deploy(k: cluster.Kubectl, say: Say) -> None:
     for f in sorted(STORE_MANIFESTS.glob("*.yaml")):
         if f.name not in ("namespaces.yaml", "images.yaml"):
             k("apply", "-f", str(f))
+
+
+def wait_rollouts(k: cluster.Kubectl, say: Say) -> None:
+    say("waiting for every deployment of the store")
     for ns in NAMESPACES:
         names = k("-n", ns, "get", "deployments", "-o", "name").stdout.split()
         for d in names:
@@ -240,11 +244,14 @@ def up(store: str, nodes: int, profile_name: str | None, artifacts: Artifacts, s
         if have != nodes:
             raise StoreError(f"store {store} already runs with {have} node(s); `edgelab down --store {store}` first "
                              f"to change it to {nodes}")
-    made = cluster.create(s, say=say, retain=retain)
-    try:
+    def hardware_and_workloads(k: cluster.Kubectl) -> None:
         cap_nodes(s.name, prof, say)
-        k = cluster.Kubectl(artifacts.kubectl, p.admin_kubeconfig)
         deploy(k, say)
+
+    made = cluster.create(s, say=say, retain=retain, meanwhile=hardware_and_workloads)
+    try:
+        k = cluster.Kubectl(artifacts.kubectl, p.admin_kubeconfig)
+        wait_rollouts(k, say)
         say("issuing the learner's identity")
         learner.apply_rbac(artifacts.kubectl, p.admin_kubeconfig)
         learner.issue_learner(artifacts.kubectl, p.admin_kubeconfig, p.learner_kubeconfig)

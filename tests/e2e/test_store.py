@@ -8,6 +8,7 @@ import subprocess
 import pytest
 from typer.testing import CliRunner
 
+from edgelab import audit
 from edgelab import store as storelib
 from edgelab.cli import app
 from edgelab.offline import build
@@ -56,6 +57,15 @@ def test_one_node_store_up_converges_and_down_removes_it() -> None:
         k = storelib.cluster.Kubectl(build().kubectl, p.admin_kubeconfig)
         order = storelib.check_chain(k)  # a real order through frontend → backend → payment, order
         assert order.strip(), "the chain answered with an empty body"
+
+        # the learner `up` issued works, and its requests land in the store's audit log
+        learner = storelib.cluster.Kubectl(build().kubectl, p.learner_kubeconfig)
+        assert "pos-backend" in learner("get", "pods", "--all-namespaces").stdout
+        denied = learner("-n", "kube-system", "get", "secrets", check=False)
+        assert denied.returncode != 0 and "forbidden" in denied.stderr
+        events = audit.read_events(p.audit_log, user="learner")
+        assert any(e.get("verb") == "list" and e.get("objectRef", {}).get("resource") == "pods" for e in events), \
+            [audit.describe(e) for e in events]
 
         # the node is capped like the store's box
         caps = subprocess.run(["docker", "inspect", "--format", "{{.HostConfig.Memory}} {{.HostConfig.NanoCpus}}",

@@ -6,6 +6,7 @@ import pytest
 from typer.testing import CliRunner
 
 from edgelab import cli
+from edgelab.cli import app
 
 runner = CliRunner()
 
@@ -36,3 +37,23 @@ def test_cluster_up_rejects_node_count_at_parse_time(monkeypatch: pytest.MonkeyP
     assert result.exit_code == 2, result.output
     assert "--nodes" in result.output
     assert called == []
+
+
+def test_store_commands_teach_in_their_help() -> None:
+    result = CliRunner().invoke(app, ["up", "--help"])
+    assert result.exit_code == 0
+    assert "--store" in result.stdout and "--nodes" in result.stdout and "--profile" in result.stdout
+    top = CliRunner().invoke(app, ["--help"])
+    for command in ("doctor", "up", "down", "status", "shell"):
+        assert command in top.stdout
+
+
+def test_a_malformed_store_id_is_refused_before_any_work(monkeypatch: pytest.MonkeyPatch) -> None:
+    def must_not_run(*_: object, **__: object) -> None:
+        raise AssertionError("build ran for a malformed store id")
+
+    monkeypatch.setattr(cli, "build", must_not_run)
+    result = CliRunner().invoke(app, ["up", "--store", "45x3"])
+    assert result.exit_code == 1
+    assert "store id '45x3' must be the store number" in result.stderr
+    assert "Traceback" not in result.output
