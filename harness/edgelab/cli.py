@@ -82,7 +82,7 @@ def setup(offline: OfflineOpt = None, as_json: JsonOpt = False) -> None:
     """Prepare this machine: Docker engine, kind, kubectl and the images clusters need.
 
     Cached: a second run rebuilds nothing. On a machine with no registry it
-    builds everything from Debian packages and Go modules (about 15 minutes
+    builds everything from Debian packages and Go modules (about 14 minutes
     the first time).
     """
     progress = _Progress(as_json)

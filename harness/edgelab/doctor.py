@@ -50,7 +50,7 @@ def checks() -> list[Check]:
     if offline:
         node = pipe.is_done("node-image") if host.docker_answers() else False
         out.append(Check("images", node, "no registry reachable: offline images " + ("built" if node else "not built"),
-                         "" if node else "run `edgelab setup` (about 15 minutes the first time)"))
+                         "" if node else "run `edgelab setup` (about 14 minutes the first time)"))
     else:
         out.append(Check("images", True, "a registry answers: stock images will be pulled"))
     free_mem = _meminfo("MemAvailable")

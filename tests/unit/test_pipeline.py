@@ -220,3 +220,19 @@ def test_heavy_steps_run_one_at_a_time(tmp_path: Path) -> None:
     Pipeline(steps_[2:], tmp_path / "heavy", jobs=3).run(["heavy1", "heavy2"])
 
     assert met == {"light1": True, "light2": True, "heavy1": False, "heavy2": False}
+
+
+def test_a_recipe_bump_rebuilds_but_recipe_zero_keeps_existing_keys(tmp_path: Path) -> None:
+    def noop(ctx: StepContext) -> None:
+        (ctx.out / "x").write_text("x")
+
+    plain = Pipeline([Step("S", "files", noop, {"v": "1"})], tmp_path)
+    explicit_zero = Pipeline([Step("S", "files", noop, {"v": "1"}, recipe=0)], tmp_path)
+    bumped = Pipeline([Step("S", "files", noop, {"v": "1"}, recipe=1)], tmp_path)
+
+    assert plain.key("S") == explicit_zero.key("S")
+    assert bumped.key("S") != plain.key("S")
+    plain.run(["S"])
+    rec = Recorder()
+    bumped.run(["S"], rec.report)
+    assert rec.states("done") == {"S"}

@@ -44,6 +44,9 @@ class Step:
     deps: tuple[str, ...] = ()
     tags: tuple[str, ...] = ()  # extra names for an image, e.g. the stock image name
     heavy: bool = False  # CPU-bound (Go builds): run one at a time
+    # The step's code is not part of its key: bump `recipe` when a change to
+    # how it builds must rebuild it (and what depends on it).
+    recipe: int = 0
 
 
 def hash_paths(paths: Iterable[Path]) -> str:
@@ -122,7 +125,7 @@ class Pipeline:
     def key(self, name: str) -> str:
         if name not in self._keys:
             step = self.steps[name]
-            doc = {
+            doc: dict[str, Any] = {
                 "name": name,
                 "kind": step.kind,
                 "inputs": step.inputs,
@@ -130,6 +133,8 @@ class Pipeline:
                 "deps": {d: self.key(d) for d in step.deps},
                 "tags": list(step.tags),
             }
+            if step.recipe:  # absent at 0, so existing caches keep their keys
+                doc["recipe"] = step.recipe
             blob = json.dumps(doc, sort_keys=True, default=str).encode()
             self._keys[name] = hashlib.sha256(blob).hexdigest()[:16]
         return self._keys[name]
