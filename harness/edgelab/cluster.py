@@ -52,8 +52,8 @@ def kind_config(workers: int) -> dict:
     return config
 
 
-def write_kind_config(workers: int, path: Path) -> Path:
-    path.write_text(yaml.safe_dump(kind_config(workers), sort_keys=False))
+def write_kind_config(config: dict, path: Path) -> Path:
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
     return path
 
 
@@ -97,16 +97,23 @@ def api_answers(spec: ClusterSpec) -> bool:
     return spec.kubeconfig.exists() and k("get", "--raw", "/readyz", timeout=20, check=False).returncode == 0
 
 
+def delete_named(kind: Path, name: str, kubeconfig: Path | None = None) -> None:
+    """`kind delete cluster`; with a kubeconfig, kind also removes its entry there."""
+    cmd: list[str | os.PathLike[str]] = [kind, "delete", "cluster", "--name", name]
+    if kubeconfig is not None:
+        cmd += ["--kubeconfig", kubeconfig]
+    _run(cmd, timeout=180)
+
+
 def delete(spec: ClusterSpec) -> None:
-    _run([spec.kind, "delete", "cluster", "--name", spec.name, "--kubeconfig", spec.kubeconfig], timeout=180)
+    delete_named(spec.kind, spec.name, spec.kubeconfig)
 
 
 def create_kind_cluster(spec: ClusterSpec, say: Say) -> None:
     say(f"creating kind cluster {spec.name} ({spec.workers + 1} node(s), image {spec.node_image})")
     spec.kubeconfig.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
-        config = Path(tmp) / "kind.yaml"
-        config.write_text(yaml.safe_dump(spec.config or kind_config(spec.workers), sort_keys=False))
+        config = write_kind_config(spec.config or kind_config(spec.workers), Path(tmp) / "kind.yaml")
         _run([spec.kind, "create", "cluster", "--name", spec.name, "--image", spec.node_image,
               "--config", config, "--kubeconfig", spec.kubeconfig, "--retain"], timeout=600)
 

@@ -22,13 +22,6 @@ class Check:
     fix: str = ""
 
 
-def _meminfo(key: str) -> int:
-    for line in Path("/proc/meminfo").read_text().splitlines():
-        if line.startswith(key + ":"):
-            return int(line.split()[1]) * 1024
-    return 0
-
-
 def checks() -> list[Check]:
     out: list[Check] = []
     if host.docker_answers():
@@ -53,7 +46,7 @@ def checks() -> list[Check]:
                          "" if node else "run `edgelab setup` (about 14 minutes the first time)"))
     else:
         out.append(Check("images", True, "a registry answers: stock images will be pulled"))
-    free_mem = _meminfo("MemAvailable")
+    free_mem = host.meminfo("MemAvailable")
     out.append(Check("memory", free_mem >= MIN_FREE_MEMORY, f"{free_mem >> 20} MiB available",
                      f"free memory: at least {MIN_FREE_MEMORY >> 30} GiB needed (stop other stores: `edgelab down`)"))
     base = cache_dir()

@@ -36,6 +36,14 @@ def _quiet(cmd: list[str], timeout: float = 30) -> subprocess.CompletedProcess[s
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
 
 
+def meminfo(key: str) -> int:
+    """A /proc/meminfo value (MemTotal, MemAvailable...) in bytes; 0 if absent."""
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith(key + ":"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
 def lacks_cap_sys_resource() -> bool:
     """True where `docker run --privileged` fails without the runc wrapper."""
     for line in Path("/proc/self/status").read_text().splitlines():

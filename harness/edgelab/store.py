@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from . import audit, cluster, learner
+from . import audit, cluster, host, learner
 from .errors import ClusterError, EdgelabError
 from .offline import Artifacts
 
@@ -103,11 +103,7 @@ def paths(store: str) -> StorePaths:
 
 def host_resources() -> tuple[int, int]:
     """(cpus, memory bytes) of this machine, what kubelets report without help."""
-    mem = 0
-    for line in Path("/proc/meminfo").read_text().splitlines():
-        if line.startswith("MemTotal:"):
-            mem = int(line.split()[1]) * 1024
-    return os.cpu_count() or 1, mem
+    return os.cpu_count() or 1, host.meminfo("MemTotal")
 
 
 def hardware_patch(prof: Profile) -> str:
@@ -271,7 +267,7 @@ def down(store: str, artifacts: Artifacts) -> bool:
     name = cluster_name(store)
     found = name in cluster.clusters(artifacts.kind)
     if found:
-        subprocess.run([str(artifacts.kind), "delete", "cluster", "--name", name], capture_output=True, check=True)
+        cluster.delete_named(artifacts.kind, name)
     if p.root.exists():
         shutil.rmtree(p.root)
         found = True

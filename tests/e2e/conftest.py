@@ -75,7 +75,7 @@ def cluster(request: pytest.FixtureRequest) -> Iterator[E2ECluster]:
     if edgecluster.exists(spec) and not edgecluster.api_answers(spec):
         say(f"deleting stale cluster {name} left by an interrupted run")
         edgecluster.delete(spec)
-    config_file = edgecluster.write_kind_config(WORKERS, kind.path / "kind.yaml")
+    config_file = edgecluster.write_kind_config(edgecluster.kind_config(WORKERS), kind.path / "kind.yaml")
     try:
         kind.create(config_file=config_file)
         edgecluster.finish(spec, say)

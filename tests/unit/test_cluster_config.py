@@ -32,7 +32,7 @@ def test_configs_do_not_share_state() -> None:
 
 
 def test_written_config_round_trips(tmp_path: Path) -> None:
-    path = write_kind_config(2, tmp_path / "kind.yaml")
+    path = write_kind_config(kind_config(2), tmp_path / "kind.yaml")
     assert yaml.safe_load(path.read_text()) == kind_config(2)
 
 
