@@ -262,3 +262,107 @@ def shell(store: StoreOpt) -> None:
     except Exception as exc:  # wrapped once here: one line, traceback with --debug
         raise _fail(exc) from exc
     raise typer.Exit(code)
+
+
+fault_app = typer.Typer(help="Instructors: inject real failures into a store and revert them exactly.\n\n"
+                        "Each fault is a Fault resource that the store's operator turns into an ordinary-looking "
+                        "change (a release, a config edit, a scale, a policy, a failed node); clearing it restores "
+                        "every touched object.", no_args_is_help=True)
+app.add_typer(fault_app, name="fault")
+
+
+def _faults(store: str):  # type: ignore[no-untyped-def]
+    from . import faults as faultlib
+    from . import store as storelib
+
+    storelib.validate_store_id(store)
+    return faultlib.Faults(storelib.paths(store).admin_kubeconfig)
+
+
+@fault_app.command("list")
+def fault_list(as_json: JsonOpt = False) -> None:
+    """Fault types: the course cause each plays, what it changes, the symptom, its targets."""
+    from . import faults as faultlib
+
+    try:
+        types = faultlib.catalogue().types
+    except Exception as exc:  # wrapped once here: one line, traceback with --debug
+        raise _fail(exc) from exc
+    if as_json:
+        print(json.dumps([{"type": t.name, "course": t.course, "summary": t.summary, "symptom": t.symptom,
+                           "symptom_seconds": t.symptom_seconds, "targets": list(t.targets)} for t in types.values()]))
+        raise typer.Exit(0)
+    for t in types.values():
+        out.print(f"[bold]{t.name}[/bold]  [dim]{t.course}[/dim]\n  {t.summary}\n  symptom (≤{t.symptom_seconds}s): "
+                  f"{t.symptom}\n  targets: {', '.join(t.targets)}")
+    raise typer.Exit(0)
+
+
+@fault_app.command("inject")
+def fault_inject(
+    fault_type: Annotated[str, typer.Argument(metavar="TYPE", help="A type from `edgelab fault list`.")],
+    store: StoreOpt,
+    target: Annotated[str | None, typer.Option(help="namespace/deployment (default: the type's first target).")] = None,
+    param: Annotated[list[str] | None, typer.Option("--param", "-p", help="name=value for the type's parameters.")] = None,
+    duration: Annotated[str | None, typer.Option(help="Revert by itself after this long: 90s, 15m, 2h.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Inject a fault into store STORE and wait until it is applied.
+
+    Example: edgelab fault inject crash-on-start --store 4523 --target pos/pos-backend
+    """
+    from . import faults as faultlib
+
+    try:
+        f = _faults(store)
+        obj = f.inject(fault_type, target, faultlib.parse_params(param or []), duration)
+    except Exception as exc:  # wrapped once here: one line, traceback with --debug
+        raise _fail(exc) from exc
+    info = faultlib.FaultInfo.of(obj)
+    if as_json:
+        print(json.dumps(asdict(info)))
+    else:
+        out.print(f"fault [bold]{info.name}[/bold] ({info.type}) is {info.phase} on {info.target}\n  expect: {info.message}\n"
+                  f"  clear:  edgelab fault clear --store {store} {info.name}")
+    raise typer.Exit(0)
+
+
+@fault_app.command("status")
+def fault_status(store: StoreOpt, as_json: JsonOpt = False) -> None:
+    """The faults of store STORE with their phase (Applying, Active, Rejected, Reverting)."""
+    from . import faults as faultlib
+
+    try:
+        infos = [faultlib.FaultInfo.of(o) for o in _faults(store).list()]
+    except Exception as exc:  # wrapped once here: one line, traceback with --debug
+        raise _fail(exc) from exc
+    if as_json:
+        print(json.dumps([asdict(i) for i in infos]))
+    elif not infos:
+        out.print(f"store {store} has no faults")
+    else:
+        for i in infos:
+            out.print(f"{i.name:32} {i.type:24} {i.target:28} {i.phase:10} {i.message}")
+    raise typer.Exit(0)
+
+
+@fault_app.command("clear")
+def fault_clear(
+    store: StoreOpt,
+    name: Annotated[str | None, typer.Argument(help="The fault to clear (see `edgelab fault status`).")] = None,
+    all_faults: Annotated[bool, typer.Option("--all", help="Clear every fault of the store.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Revert faults exactly (every touched object back as it was) and wait until the store got them back."""
+    if bool(name) == all_faults:
+        err.print("[red]error:[/red] name one fault, or give --all")
+        raise typer.Exit(2)
+    try:
+        cleared = _faults(store).clear([name] if name else None)
+    except Exception as exc:  # wrapped once here: one line, traceback with --debug
+        raise _fail(exc) from exc
+    if as_json:
+        print(json.dumps({"cleared": cleared}))
+    else:
+        out.print(f"cleared {', '.join(cleared)}" if cleared else f"store {store} had no faults")
+    raise typer.Exit(0)

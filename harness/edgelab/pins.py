@@ -35,6 +35,7 @@ class Pins:
     kind_storage_helper_image: str
     offline_node_image: str
     python_base_image: str
+    fault_operator_image: str
 
 
 @cache

@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from . import audit, cluster, host, learner
+from . import audit, cluster, faults, host, learner
 from .errors import ClusterError, EdgelabError
 from .offline import Artifacts
 
@@ -124,7 +124,13 @@ def kind_config(store: str, nodes: int, prof: Profile, p: StorePaths) -> dict[st
 
 
 def store_images() -> list[str]:
-    return sorted(set(yaml.safe_load((STORE_MANIFESTS / "images.yaml").read_text()).values()))
+    """Every image a store's nodes hold: its workloads, their next releases (for release faults), the operator."""
+    from edgelab_operator import catalogue
+
+    from . import pins
+
+    images = set(yaml.safe_load((STORE_MANIFESTS / "images.yaml").read_text()).values())
+    return sorted(images | set(catalogue.load().release_images()) | {pins.load().fault_operator_image})
 
 
 def spec(store: str, nodes: int, prof: Profile, artifacts: Artifacts) -> cluster.ClusterSpec:
@@ -247,7 +253,9 @@ def up(store: str, nodes: int, profile_name: str | None, artifacts: Artifacts, s
     made = cluster.create(s, say=say, retain=retain, meanwhile=hardware_and_workloads)
     try:
         k = cluster.Kubectl(artifacts.kubectl, p.admin_kubeconfig)
+        faults.install(k, say)
         wait_rollouts(k, say)
+        faults.wait_operator(k, say)
         say("issuing the learner's identity")
         learner.apply_rbac(artifacts.kubectl, p.admin_kubeconfig)
         learner.issue_learner(artifacts.kubectl, p.admin_kubeconfig, p.learner_kubeconfig)

@@ -82,10 +82,10 @@ def build(offline: bool | None = None, report: Report = lambda *_: None, pins: P
     if offline is None:
         offline = not pulls_possible()
     if offline:
-        out = pipe.run(["tools", "node-image", "python-base", "edge-app"], report)
+        out = pipe.run(["tools", "node-image", "python-base", "edge-app", "fault-operator"], report)
         tools = Path(out["tools"])
         return Artifacts(True, tools / "kind", tools / "kubectl", pins.offline_node_image, pins.python_base_image, wrapper)
-    pipe.run(["python-base", "edge-app"], report)  # our own images are always built here
+    pipe.run(["python-base", "edge-app", "fault-operator"], report)  # our own images are always built here
     kind, kubectl = shutil.which("kind"), shutil.which("kubectl")
     if kind is None or kubectl is None:
         tools = Path(pipe.run(["tools"], report)["tools"])

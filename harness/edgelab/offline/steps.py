@@ -564,6 +564,8 @@ def all_steps(p: Pins) -> list[Step]:
     ]
     steps.append(Step("edge-app", "image", edge_app_image, deps=("python-base",), files=(EDGEAPP,),
                       tags=tuple(store_image_names())))
+    steps.append(Step("fault-operator", "image", fault_operator_image, deps=("python-base",), files=(OPERATOR,),
+                      tags=(p.fault_operator_image,)))
     image_steps = [s.name for s in steps if s.name.startswith("img-")]
     steps.append(Step("node-image", "image", node_image(p), {"kubernetes": p.kubernetes, "kind": p.kind},
                       deps=("node-base", "kubernetes", "crictl", *image_steps), tags=(p.offline_node_image,)))
@@ -572,6 +574,7 @@ def all_steps(p: Pins) -> list[Step]:
 
 EDGEAPP = REPO / "harness" / "edgelab" / "edgeapp"
 STORE_IMAGES = REPO / "manifests" / "store" / "images.yaml"
+OPERATOR = REPO / "operator" / "edgelab_operator"
 
 
 def store_image_names() -> list[str]:
@@ -580,7 +583,10 @@ def store_image_names() -> list[str]:
         return []
     import yaml
 
-    return sorted(set(yaml.safe_load(STORE_IMAGES.read_text()).values()))
+    from edgelab_operator import catalogue
+
+    # the next releases, which release faults roll out, are the same image too
+    return sorted(set(yaml.safe_load(STORE_IMAGES.read_text()).values()) | set(catalogue.load().release_images()))
 
 
 def edge_app_image(ctx: StepContext) -> None:
@@ -588,6 +594,13 @@ def edge_app_image(ctx: StepContext) -> None:
     dockerfile = (f"FROM {ctx.dep('python-base')}\nCOPY edgeapp /app/edgeapp\n"
                   'ENV PYTHONPATH=/app\nCMD ["python3", "-m", "edgeapp"]\n')
     docker_build(ctx, dockerfile, {"edgeapp": EDGEAPP}, _self_ref(ctx))
+
+
+def fault_operator_image(ctx: StepContext) -> None:
+    """The fault operator (kopf; kopf and the kubernetes client are in python-base) and its node agent."""
+    dockerfile = (f"FROM {ctx.dep('python-base')}\nCOPY edgelab_operator /app/edgelab_operator\n"
+                  'ENV PYTHONPATH=/app\nCMD ["python3", "-m", "kopf", "run", "--help"]\n')
+    docker_build(ctx, dockerfile, {"edgelab_operator": OPERATOR}, _self_ref(ctx))
 
 
 def busybox_image(ctx: StepContext) -> None:

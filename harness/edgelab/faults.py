@@ -1,0 +1,184 @@
+"""Faults for instructors: install the operator, inject, list, clear.
+
+The fault logic itself lives in the operator (operator/edgelab_operator), which
+runs in each store; this module only talks to it through Fault resources, with
+the store's admin credentials.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from edgelab_operator import catalogue as cat
+from kubernetes import client, config
+
+from .errors import EdgelabError
+
+REPO = Path(__file__).resolve().parents[2]
+OPERATOR_MANIFESTS = REPO / "manifests" / "operator"
+NAMESPACE = "edgelab-system"
+GROUP, VERSION, PLURAL = "edgelab.io", "v1alpha1", "faults"
+Say = Callable[[str], None]
+
+
+class FaultError(EdgelabError):
+    """A fault was rejected, or the operator did not answer."""
+
+
+def catalogue() -> cat.Catalogue:
+    return cat.load()
+
+
+def install(k: Any, say: Say = lambda _: None) -> None:
+    """Apply the Fault CRD and the operator (idempotent). `k` is a cluster.Kubectl."""
+    say("installing the fault operator")
+    k("apply", "-f", str(OPERATOR_MANIFESTS / "crd.yaml"))
+    k("wait", "--for=condition=Established", "crd/faults.edgelab.io", "--timeout=60s", timeout=70)
+    k("apply", "-f", str(OPERATOR_MANIFESTS / "operator.yaml"))
+
+
+def wait_operator(k: Any, say: Say = lambda _: None) -> None:
+    say("waiting for the fault operator")
+    k("-n", NAMESPACE, "rollout", "status", "deployment/fault-operator", "--timeout=180s", timeout=200)
+
+
+@dataclass(frozen=True)
+class FaultInfo:
+    name: str
+    type: str
+    target: str
+    phase: str
+    message: str
+    created: str
+
+    @classmethod
+    def of(cls, obj: dict[str, Any]) -> FaultInfo:
+        st = obj.get("status") or {}
+        return cls(obj["metadata"]["name"], obj["spec"]["type"], st.get("target") or obj["spec"].get("target", ""),
+                   st.get("phase", "Pending"), st.get("message", ""), obj["metadata"].get("creationTimestamp", ""))
+
+
+def parse_params(pairs: list[str]) -> dict[str, str]:
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise FaultError(f"parameter {pair!r} must look like name=value")
+        out[key] = value
+    return out
+
+
+class Faults:
+    """The faults of one store, through its admin kubeconfig."""
+
+    def __init__(self, kubeconfig: Path) -> None:
+        if not kubeconfig.exists():
+            raise FaultError(f"no admin kubeconfig at {kubeconfig}; is the store up? (edgelab up --store N)")
+        self.api = client.CustomObjectsApi(config.new_client_from_config(str(kubeconfig)))
+
+    def get(self, name: str) -> dict[str, Any] | None:
+        try:
+            return self.api.get_namespaced_custom_object(GROUP, VERSION, NAMESPACE, PLURAL, name)
+        except client.ApiException as e:
+            if e.status == 404:
+                return None
+            raise
+
+    def list(self) -> list[dict[str, Any]]:
+        try:
+            items = self.api.list_namespaced_custom_object(GROUP, VERSION, NAMESPACE, PLURAL)["items"]
+        except client.ApiException as e:
+            if e.status == 404:
+                raise FaultError("this store has no fault operator (re-run `edgelab up --store N` to install it)") from e
+            raise
+        return sorted(items, key=lambda o: o["metadata"].get("creationTimestamp", ""))
+
+    def inject(self, fault_type: str, target: str | None = None, params: dict[str, str] | None = None,
+               duration: str | None = None, name: str | None = None, wait: float = 60) -> dict[str, Any]:
+        """Create a Fault; with `wait`, block until the operator made it Active (or rejected it: FaultError)."""
+        ft = catalogue().get(fault_type)  # unknown types fail here, with the list
+        if target:
+            cat.split_target(target)
+        cat.resolve_params(ft, params)
+        spec: dict[str, Any] = {"type": fault_type}
+        if target:
+            spec["target"] = target
+        if params:
+            spec["parameters"] = params
+        if duration:
+            spec["duration"] = duration
+        name = name or f"{fault_type}-{secrets.token_hex(2)}"
+        body = {"apiVersion": f"{GROUP}/{VERSION}", "kind": "Fault",
+                "metadata": {"name": name, "namespace": NAMESPACE}, "spec": spec}
+        try:
+            self.api.create_namespaced_custom_object(GROUP, VERSION, NAMESPACE, PLURAL, body)
+        except client.ApiException as e:
+            if e.status == 404:
+                raise FaultError("this store has no fault operator (re-run `edgelab up --store N` to install it)") from e
+            if e.status == 409:
+                raise FaultError(f"a fault named {name} already exists") from e
+            if e.status == 422:
+                raise FaultError(f"the cluster refused the fault: {_reason(e)}") from e
+            raise
+        if not wait:
+            return self.get(name) or body
+        return self.wait_phase(name, ("Active", "Rejected"), wait, reject_raises=True)
+
+    def wait_phase(self, name: str, phases: tuple[str, ...], timeout: float, reject_raises: bool = False
+                   ) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        obj = None
+        while time.monotonic() < deadline:
+            obj = self.get(name)
+            phase = ((obj or {}).get("status") or {}).get("phase")
+            if phase in phases:
+                if phase == "Rejected" and reject_raises:
+                    msg = obj["status"].get("message", "")
+                    self.delete(name)
+                    raise FaultError(f"fault {name} rejected, nothing was changed: {msg}")
+                return obj  # type: ignore[return-value]
+            time.sleep(0.5)
+        raise FaultError(f"the fault operator did not handle {name} within {timeout:.0f}s; is it running? "
+                         f"(kubectl -n {NAMESPACE} get pods; edgelab up --store N reinstalls it)")
+
+    def delete(self, name: str) -> bool:
+        try:
+            self.api.delete_namespaced_custom_object(GROUP, VERSION, NAMESPACE, PLURAL, name)
+            return True
+        except client.ApiException as e:
+            if e.status == 404:
+                return False
+            raise
+
+    def clear(self, names: list[str] | None = None, wait: float = 180) -> list[str]:
+        """Delete faults (all when `names` is None); wait until each is reverted and gone."""
+        targets = names if names is not None else [o["metadata"]["name"] for o in self.list()]
+        missing = [n for n in targets if self.get(n) is None]
+        if missing:
+            raise FaultError(f"no fault named {', '.join(missing)} in this store (edgelab fault status --store N)")
+        for n in targets:
+            self.delete(n)
+        deadline = time.monotonic() + wait
+        left = list(targets)
+        while left and time.monotonic() < deadline:
+            left = [n for n in left if self.get(n) is not None]
+            if left:
+                time.sleep(0.5)
+        if left:
+            msgs = [f"{n}: {((self.get(n) or {}).get('status') or {}).get('message', '')}" for n in left]
+            raise FaultError(f"not reverted within {wait:.0f}s: {'; '.join(msgs)}")
+        return targets
+
+
+def _reason(e: client.ApiException) -> str:
+    import json
+
+    try:
+        return json.loads(e.body).get("message", str(e))
+    except (TypeError, ValueError):
+        return str(e)

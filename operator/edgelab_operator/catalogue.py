@@ -1,0 +1,206 @@
+"""The fault catalogue: fault types as data (catalogue.yaml), checked at load.
+
+Pure logic, no cluster: loading, checking, choosing a target and rendering a
+type's changes for one target. The operator (engine.py) applies what this
+renders; the CLI lists it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from string import Template
+from typing import Any
+
+import yaml
+
+CATALOGUE = Path(__file__).with_name("catalogue.yaml")
+CHANGE_KINDS = {
+    "release": {"image", "env", "resources", "cause"},
+    "pod-spec": None,  # any pod spec fields
+    "config": {"name", "set", "remove"},
+    "secret": {"name", "remove"},
+    "delete": {"kind", "name"},
+    "scale": {"replicas"},
+    "service": {"name", "patch"},
+    "create": None,  # a whole object
+    "restart": set(),
+    "stop-node": set(),
+}
+DELETABLE = {"ConfigMap", "Secret"}
+_TYPE_KEYS = {"course", "summary", "symptom", "symptom_seconds", "targets", "changes", "needs_workers", "params"}
+_TARGET = re.compile(r"[a-z0-9-]+/[a-z0-9-]+")
+
+
+class CatalogueError(ValueError):
+    """catalogue.yaml does not describe valid fault types."""
+
+
+class InvalidFault(ValueError):
+    """A Fault asks for something the catalogue cannot do (unknown type, target or parameter)."""
+
+
+@dataclass(frozen=True)
+class FaultType:
+    name: str
+    course: str
+    summary: str
+    symptom: str
+    symptom_seconds: int
+    targets: tuple[str, ...]
+    changes: tuple[dict[str, Any], ...]
+    needs_workers: int = 0
+    params: dict[str, str] = field(default_factory=dict)  # name -> default
+
+    @property
+    def default_target(self) -> str:
+        return self.targets[0]
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    types: dict[str, FaultType]
+    workloads: dict[str, dict[str, str]]
+
+    def get(self, name: str) -> FaultType:
+        if name not in self.types:
+            raise InvalidFault(f"unknown fault type {name!r}; known: {', '.join(sorted(self.types))}")
+        return self.types[name]
+
+    def release_images(self) -> list[str]:
+        """Images of the next releases, which the store's nodes must hold for release faults."""
+        return sorted({w["release"] for w in self.workloads.values() if "release" in w})
+
+
+def _check_change(where: str, change: Any) -> None:
+    if not isinstance(change, dict) or len(change) != 1:
+        raise CatalogueError(f"{where}: a change is a map with exactly one kind, one of {sorted(CHANGE_KINDS)}")
+    (kind, body), = change.items()
+    if kind not in CHANGE_KINDS:
+        raise CatalogueError(f"{where}: unknown change kind {kind!r}; known: {sorted(CHANGE_KINDS)}")
+    if not isinstance(body, dict):
+        raise CatalogueError(f"{where}.{kind}: must be a map")
+    allowed = CHANGE_KINDS[kind]
+    if allowed is not None and (extra := set(body) - allowed):
+        raise CatalogueError(f"{where}.{kind}: unknown field(s) {sorted(extra)}; allowed: {sorted(allowed)}")
+    if kind == "delete" and body.get("kind") not in DELETABLE:
+        raise CatalogueError(f"{where}.delete.kind: must be one of {sorted(DELETABLE)}")
+    if kind == "create" and not {"apiVersion", "kind", "metadata"} <= set(body):
+        raise CatalogueError(f"{where}.create: needs apiVersion, kind and metadata")
+
+
+def parse(raw: Any, source: str = "catalogue.yaml") -> Catalogue:
+    if not isinstance(raw, dict) or not isinstance(raw.get("types"), dict) or not isinstance(raw.get("workloads"), dict):
+        raise CatalogueError(f"{source}: needs maps `workloads` and `types`")
+    workloads: dict[str, dict[str, str]] = {}
+    for target, facts in raw["workloads"].items():
+        if not _TARGET.fullmatch(str(target)) or not isinstance(facts, dict):
+            raise CatalogueError(f"{source}: workloads.{target}: key must be namespace/deployment, value a map")
+        workloads[target] = {str(k): str(v) for k, v in facts.items()}
+    types: dict[str, FaultType] = {}
+    for name, t in raw["types"].items():
+        where = f"{source}: types.{name}"
+        if not isinstance(t, dict):
+            raise CatalogueError(f"{where}: must be a map")
+        if extra := set(t) - _TYPE_KEYS:
+            raise CatalogueError(f"{where}: unknown field(s) {sorted(extra)}")
+        for key in ("course", "summary", "symptom", "symptom_seconds", "targets", "changes"):
+            if key not in t:
+                raise CatalogueError(f"{where}: missing {key}")
+        targets = t["targets"]
+        if not isinstance(targets, list) or not targets:
+            raise CatalogueError(f"{where}.targets: a non-empty list")
+        for target in targets:
+            if target not in workloads:
+                raise CatalogueError(f"{where}.targets: {target!r} is not in `workloads`")
+        if not isinstance(t["changes"], list) or not t["changes"]:
+            raise CatalogueError(f"{where}.changes: a non-empty list")
+        for i, change in enumerate(t["changes"]):
+            _check_change(f"{where}.changes[{i}]", change)
+        if not isinstance(t["symptom_seconds"], int) or t["symptom_seconds"] <= 0:
+            raise CatalogueError(f"{where}.symptom_seconds: a positive whole number of seconds")
+        params = t.get("params") or {}
+        if not isinstance(params, dict):
+            raise CatalogueError(f"{where}.params: a map of name -> default")
+        ft = FaultType(name, t["course"], t["summary"], t["symptom"], t["symptom_seconds"], tuple(targets),
+                       tuple(t["changes"]), int(t.get("needs_workers", 0)), {str(k): str(v) for k, v in params.items()})
+        # every ${var} must be answerable for every allowed target
+        for target in ft.targets:
+            known = _cluster_facts() | set(workloads[target]) | set(ft.params)
+            missing = _variables(ft.changes) - known
+            if missing:
+                raise CatalogueError(f"{where}: target {target} has no value for {sorted(missing)}")
+        types[name] = ft
+    return Catalogue(types, workloads)
+
+
+def load(path: Path = CATALOGUE) -> Catalogue:
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        raise CatalogueError(f"{path}: not valid YAML: {e}") from e
+    return parse(raw, path.name)
+
+
+def _cluster_facts() -> set[str]:
+    return {"namespace", "workload", "container", "image", "image_repo", "image_tag", "replicas"}
+
+
+def _variables(obj: Any) -> set[str]:
+    found: set[str] = set()
+    if isinstance(obj, str):
+        for m in Template.pattern.finditer(obj):
+            name = m.group("named") or m.group("braced")
+            if name:
+                found.add(name)
+    elif isinstance(obj, dict):
+        for k, v in obj.items():
+            found |= _variables(k) | _variables(v)
+    elif isinstance(obj, list):
+        for v in obj:
+            found |= _variables(v)
+    return found
+
+
+def substitute(obj: Any, values: dict[str, str]) -> Any:
+    """Replace ${name} in every string (keys too) of a nested structure."""
+    if isinstance(obj, str):
+        return Template(obj).substitute(values)
+    if isinstance(obj, dict):
+        return {substitute(k, values): substitute(v, values) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [substitute(v, values) for v in obj]
+    return obj
+
+
+def split_target(target: str) -> tuple[str, str]:
+    if not _TARGET.fullmatch(target):
+        raise InvalidFault(f"target {target!r} must be namespace/deployment, e.g. pos/pos-backend")
+    ns, name = target.split("/")
+    return ns, name
+
+
+def resolve_params(ft: FaultType, given: dict[str, Any] | None) -> dict[str, str]:
+    given = given or {}
+    unknown = set(given) - set(ft.params)
+    if unknown:
+        known = ", ".join(sorted(ft.params)) or "none"
+        raise InvalidFault(f"fault type {ft.name} has no parameter(s) {', '.join(sorted(unknown))} (known: {known})")
+    return {**ft.params, **{k: str(v) for k, v in given.items()}}
+
+
+def render(ft: FaultType, target: str, cat: Catalogue, cluster_facts: dict[str, str],
+           params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """The type's changes for one target, every ${var} filled in."""
+    if target not in ft.targets:
+        raise InvalidFault(f"fault type {ft.name} cannot target {target}; it can target: {', '.join(ft.targets)}")
+    values = {**cluster_facts, **cat.workloads[target], **resolve_params(ft, params)}
+    return [substitute(c, values) for c in ft.changes]
+
+
+def image_facts(image: str) -> dict[str, str]:
+    repo, _, tag = image.rpartition(":")
+    if not repo or "/" in tag:
+        repo, tag = image, "latest"
+    return {"image": image, "image_repo": repo, "image_tag": tag}
