@@ -7,7 +7,9 @@ the store's admin credentials.
 
 from __future__ import annotations
 
+import json
 import secrets
+import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -34,12 +36,27 @@ def catalogue() -> cat.Catalogue:
     return cat.load()
 
 
-def install(k: Any, say: Say = lambda _: None) -> None:
-    """Apply the Fault CRD and the operator (idempotent). `k` is a cluster.Kubectl."""
+def operator_image_id(image: str) -> str:
+    """The local Docker id of the operator image ("" when Docker does not know it)."""
+    proc = subprocess.run(["docker", "image", "inspect", "--format", "{{.Id}}", image],
+                          capture_output=True, text=True, check=False)
+    return proc.stdout.strip() if proc.returncode == 0 else ""
+
+
+def install(k: Any, say: Say = lambda _: None, image: str | None = None) -> None:
+    """Apply the Fault CRD and the operator (idempotent). `k` is a cluster.Kubectl.
+
+    The operator's pod template carries the id of the image loaded into the
+    nodes, so a rebuilt operator (same tag, new code) rolls out on the next `up`.
+    """
     say("installing the fault operator")
     k("apply", "-f", str(OPERATOR_MANIFESTS / "crd.yaml"))
     k("wait", "--for=condition=Established", "crd/faults.edgelab.io", "--timeout=60s", timeout=70)
     k("apply", "-f", str(OPERATOR_MANIFESTS / "operator.yaml"))
+    image_id = operator_image_id(image) if image else ""
+    if image_id:
+        patch = {"spec": {"template": {"metadata": {"annotations": {"edgelab.io/image-id": image_id}}}}}
+        k("-n", NAMESPACE, "patch", "deployment", "fault-operator", "--type=merge", "-p", json.dumps(patch))
 
 
 def wait_operator(k: Any, say: Say = lambda _: None) -> None:

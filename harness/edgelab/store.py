@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from . import audit, cluster, faults, host, learner
+from . import audit, cluster, faults, host, learner, pins
 from .errors import ClusterError, EdgelabError
 from .offline import Artifacts
 
@@ -126,8 +126,6 @@ def kind_config(store: str, nodes: int, prof: Profile, p: StorePaths) -> dict[st
 def store_images() -> list[str]:
     """Every image a store's nodes hold: its workloads, their next releases (for release faults), the operator."""
     from edgelab_operator import catalogue
-
-    from . import pins
 
     images = set(yaml.safe_load((STORE_MANIFESTS / "images.yaml").read_text()).values())
     return sorted(images | set(catalogue.load().release_images()) | {pins.load().fault_operator_image})
@@ -253,7 +251,7 @@ def up(store: str, nodes: int, profile_name: str | None, artifacts: Artifacts, s
     made = cluster.create(s, say=say, retain=retain, meanwhile=hardware_and_workloads)
     try:
         k = cluster.Kubectl(artifacts.kubectl, p.admin_kubeconfig)
-        faults.install(k, say)
+        faults.install(k, say, image=pins.load().fault_operator_image)
         wait_rollouts(k, say)
         faults.wait_operator(k, say)
         say("issuing the learner's identity")

@@ -157,7 +157,7 @@ def _variables(obj: Any) -> set[str]:
     elif isinstance(obj, dict):
         for k, v in obj.items():
             found |= _variables(k) | _variables(v)
-    elif isinstance(obj, list):
+    elif isinstance(obj, (list, tuple)):
         for v in obj:
             found |= _variables(v)
     return found

@@ -1,0 +1,195 @@
+"""The fault engine's pure logic (operator/edgelab_operator/engine.py): what a snapshot keeps, what a
+revert writes back, and which objects a fault's changes touch. No cluster: plain dicts as the API returns them."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+
+from edgelab_operator.engine import ObjKey, clean, restored_body, touched_objects
+
+REVISION = "deployment.kubernetes.io/revision"
+
+
+def deployment() -> dict[str, Any]:
+    """A Deployment as `kubectl get -o json` shows it, server fields and all."""
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {
+            "name": "pos-backend",
+            "namespace": "pos",
+            "labels": {"app": "pos-backend", "tier": "backend"},
+            "annotations": {REVISION: "3", "kubernetes.io/change-cause": "release 2.4.1", "owner": "store-ops"},
+            "resourceVersion": "48211",
+            "uid": "0b7d2f7e-1c1e-4d6b-9a52-5b3f9f1c2a10",
+            "creationTimestamp": "2025-01-01T10:00:00Z",
+            "generation": 4,
+            "managedFields": [{"manager": "kubectl-client-side-apply", "operation": "Update"}],
+            "selfLink": "/apis/apps/v1/namespaces/pos/deployments/pos-backend",
+        },
+        "spec": {
+            "replicas": 3,
+            "selector": {"matchLabels": {"app": "pos-backend"}},
+            "template": {"spec": {"containers": [{"name": "pos-backend", "image": "byteedge/pos-backend:2.4.1"}]}},
+        },
+        "status": {"replicas": 3, "readyReplicas": 3, "observedGeneration": 4},
+    }
+
+
+# --- clean ----------------------------------------------------------------------------------------------
+
+
+def test_clean_drops_what_the_server_owns_and_keeps_the_rest() -> None:
+    obj = deployment()
+    before = copy.deepcopy(obj)
+    cleaned = clean(obj)
+    assert obj == before, "clean() changed its argument"
+    assert "status" not in cleaned
+    meta = cleaned["metadata"]
+    for key in ("resourceVersion", "uid", "creationTimestamp", "generation", "managedFields", "selfLink"):
+        assert key not in meta, key
+    assert meta["annotations"] == {"kubernetes.io/change-cause": "release 2.4.1", "owner": "store-ops"}
+    # everything else exactly as it was
+    assert meta["name"] == "pos-backend" and meta["namespace"] == "pos"
+    assert meta["labels"] == before["metadata"]["labels"]
+    assert cleaned["spec"] == before["spec"]
+    assert (cleaned["apiVersion"], cleaned["kind"]) == ("apps/v1", "Deployment")
+    assert set(cleaned) == {"apiVersion", "kind", "metadata", "spec"}
+
+
+def test_clean_drops_annotations_left_empty_by_the_revision() -> None:
+    obj = deployment()
+    obj["metadata"]["annotations"] = {REVISION: "7"}
+    assert "annotations" not in clean(obj)["metadata"]
+
+
+def test_clean_keeps_data_of_a_configmap_and_is_idempotent() -> None:
+    cm = {"apiVersion": "v1", "kind": "ConfigMap",
+          "metadata": {"name": "pos-config", "namespace": "pos", "uid": "u", "resourceVersion": "9"},
+          "data": {"api_endpoint": "http://payment-service.payment.svc.cluster.local"}}
+    cleaned = clean(cm)
+    assert cleaned == {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "pos-config", "namespace": "pos"},
+                       "data": {"api_endpoint": "http://payment-service.payment.svc.cluster.local"}}
+    assert clean(cleaned) == cleaned
+
+
+# --- restored_body -------------------------------------------------------------------------------------
+
+
+def test_restored_body_puts_back_the_snapshot_on_the_current_identity() -> None:
+    snapshot = clean(deployment())
+    current = deployment()
+    meta = current["metadata"]
+    meta["resourceVersion"] = "50999"
+    meta["annotations"] = {REVISION: "4", "kubernetes.io/change-cause": "release 2.5.0"}
+    meta["labels"]["release"] = "2.5.0"
+    current["spec"]["replicas"] = 0
+    current["spec"]["template"]["spec"]["containers"][0]["image"] = "byteedge/pos-backend:2.5.0"
+    current["spec"]["template"]["spec"]["nodeSelector"] = {"byteedge.io/tier": "pos-terminal"}
+    current_copy = copy.deepcopy(current)
+    snapshot_copy = copy.deepcopy(snapshot)
+
+    body = restored_body(current, snapshot)
+
+    assert current == current_copy and snapshot == snapshot_copy, "restored_body() changed an argument"
+    # the object's identity is today's: a replace needs the current resourceVersion
+    assert body["metadata"]["name"] == "pos-backend"
+    assert body["metadata"]["resourceVersion"] == "50999"
+    assert body["metadata"]["uid"] == current["metadata"]["uid"]
+    # what a person owns is the snapshot's
+    assert body["metadata"]["labels"] == snapshot["metadata"]["labels"]
+    assert body["spec"] == snapshot["spec"]
+    # annotations: the snapshot's, plus the controller's revision as it is now (never rolled back)
+    assert body["metadata"]["annotations"] == {"kubernetes.io/change-cause": "release 2.4.1", "owner": "store-ops",
+                                               REVISION: "4"}
+    assert "status" not in body
+    assert (body["apiVersion"], body["kind"]) == ("apps/v1", "Deployment")
+
+
+def test_restored_body_drops_a_top_level_field_the_snapshot_lacks() -> None:
+    snapshot = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "pos-config", "namespace": "pos"}}
+    current = {"apiVersion": "v1", "kind": "ConfigMap",
+               "metadata": {"name": "pos-config", "namespace": "pos", "resourceVersion": "12", "uid": "u-1",
+                            "labels": {"added": "later"}, "annotations": {"note": "edited"}},
+               "data": {"receipt_cache_max_entries": "0"}, "binaryData": {"logo": "AAAA"}}
+    body = restored_body(current, snapshot)
+    assert "data" not in body and "binaryData" not in body
+    assert body["metadata"]["labels"] == {} and body["metadata"]["annotations"] == {}
+    assert body["metadata"]["resourceVersion"] == "12" and body["metadata"]["uid"] == "u-1"
+
+
+def test_restored_body_brings_back_removed_keys_and_fields() -> None:
+    snapshot = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "payment-secret", "namespace": "payment"},
+                "type": "Opaque", "data": {"api_key": "c2VjcmV0"}}
+    current = {"apiVersion": "v1", "kind": "Secret",
+               "metadata": {"name": "payment-secret", "namespace": "payment", "resourceVersion": "3"},
+               "type": "Opaque", "data": {}}
+    body = restored_body(current, snapshot)
+    assert body["data"] == {"api_key": "c2VjcmV0"}
+    assert body["type"] == "Opaque"
+    body["data"]["api_key"] = "changed"
+    assert snapshot["data"]["api_key"] == "c2VjcmV0", "the body shares structure with the snapshot"
+
+
+def test_an_exact_revert_cleans_to_the_snapshot() -> None:
+    """What `_restore` compares: after writing restored_body, the object cleans to the snapshot again."""
+    snapshot = clean(deployment())
+    current = deployment()
+    current["metadata"]["annotations"][REVISION] = "5"
+    current["spec"]["replicas"] = 0
+    assert clean(restored_body(current, snapshot)) == snapshot
+
+
+# --- touched_objects ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("change", "key"),
+    [
+        ({"release": {"image": "byteedge/pos-backend:2.5.0"}}, ObjKey("Deployment", "pos", "pos-backend")),
+        ({"pod-spec": {"nodeSelector": {"byteedge.io/tier": "pos-terminal"}}}, ObjKey("Deployment", "pos", "pos-backend")),
+        ({"scale": {"replicas": 0}}, ObjKey("Deployment", "pos", "pos-backend")),
+        ({"config": {"name": "pos-config", "remove": ["api_endpoint"]}}, ObjKey("ConfigMap", "pos", "pos-config")),
+        ({"secret": {"name": "payment-secret", "remove": ["api_key"]}}, ObjKey("Secret", "pos", "payment-secret")),
+        ({"delete": {"kind": "ConfigMap", "name": "pos-config"}}, ObjKey("ConfigMap", "pos", "pos-config")),
+        ({"delete": {"kind": "Secret", "name": "payment-secret"}}, ObjKey("Secret", "pos", "payment-secret")),
+        ({"service": {"name": "pos-backend-service", "patch": {"selector": {"app": "x"}}}},
+         ObjKey("Service", "pos", "pos-backend-service")),
+        ({"create": {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+                     "metadata": {"name": "payment-ingress", "namespace": "payment"}}},
+         ObjKey("NetworkPolicy", "payment", "payment-ingress")),
+        ({"create": {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+                     "metadata": {"name": "pos-ingress"}}},
+         ObjKey("NetworkPolicy", "pos", "pos-ingress")),
+    ],
+)
+def test_touched_objects_maps_each_change_kind(change: dict[str, Any], key: ObjKey) -> None:
+    assert touched_objects([change], "pos", "pos-backend") == [key]
+
+
+def test_restart_and_stop_node_touch_no_object() -> None:
+    assert touched_objects([{"restart": {}}, {"stop-node": {}}], "pos", "pos-backend") == []
+
+
+def test_touched_objects_are_deduplicated_in_first_seen_order() -> None:
+    changes = [
+        {"pod-spec": {"imagePullSecrets": [{"name": "byteedge-registry"}]}},
+        {"config": {"name": "pos-config", "set": {"a": "1"}}},
+        {"release": {"image": "registry.byteedge.internal/byteedge/pos-backend:2.4.1"}},
+        {"restart": {}},
+        {"delete": {"kind": "ConfigMap", "name": "pos-config"}},
+        {"scale": {"replicas": 0}},
+    ]
+    assert touched_objects(changes, "pos", "pos-backend") == [
+        ObjKey("Deployment", "pos", "pos-backend"),
+        ObjKey("ConfigMap", "pos", "pos-config"),
+    ]
+
+
+def test_objkey_reads_as_kind_namespace_name() -> None:
+    assert str(ObjKey("ConfigMap", "pos", "pos-config")) == "ConfigMap/pos/pos-config"
+    assert ObjKey("Secret", "a", "b") == ObjKey("Secret", "a", "b")
+    assert len({ObjKey("Secret", "a", "b"), ObjKey("Secret", "a", "b")}) == 1
