@@ -165,11 +165,11 @@ class Engine:
         ft = self.catalogue.get(fault_type)
         target = target or ft.default_target
         namespace, workload = cat.split_target(target)
-        if target not in ft.targets:
-            raise cat.InvalidFault(f"fault type {ft.name} cannot target {target}; it can target: {', '.join(ft.targets)}")
         deployment = self.get(ObjKey("Deployment", namespace, workload))
         if deployment is None:
             raise cat.InvalidFault(f"target {target}: no Deployment {workload} in namespace {namespace}")
+        if target not in ft.targets:
+            raise cat.InvalidFault(f"fault type {ft.name} cannot target {target}; it can target: {', '.join(ft.targets)}")
         container = deployment["spec"]["template"]["spec"]["containers"][0]
         facts = {"namespace": namespace, "workload": workload, "container": container["name"],
                  "replicas": str(deployment["spec"].get("replicas", 1)), **cat.image_facts(container["image"])}
