@@ -333,7 +333,7 @@ def fault_status(store: StoreOpt, as_json: JsonOpt = False) -> None:
     from . import faults as faultlib
 
     try:
-        infos = [faultlib.FaultInfo.of(o) for o in _faults(store).list()]
+        infos = [faultlib.FaultInfo.of(o) for o in _faults(store).list_faults()]
     except Exception as exc:  # wrapped once here: one line, traceback with --debug
         raise _fail(exc) from exc
     if as_json:

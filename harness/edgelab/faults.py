@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from edgelab_operator import catalogue as cat
 from kubernetes import client, config
+
+from edgelab_operator import catalogue as cat
 
 from .errors import EdgelabError
 
@@ -100,15 +101,17 @@ class Faults:
 
     def get(self, name: str) -> dict[str, Any] | None:
         try:
-            return self.api.get_namespaced_custom_object(GROUP, VERSION, NAMESPACE, PLURAL, name)
+            obj: Any = self.api.get_namespaced_custom_object(GROUP, VERSION, NAMESPACE, PLURAL, name)
+            return obj
         except client.ApiException as e:
             if e.status == 404:
                 return None
             raise
 
-    def list(self) -> list[dict[str, Any]]:
+    def list_faults(self) -> list[dict[str, Any]]:
         try:
-            items = self.api.list_namespaced_custom_object(GROUP, VERSION, NAMESPACE, PLURAL)["items"]
+            raw: Any = self.api.list_namespaced_custom_object(GROUP, VERSION, NAMESPACE, PLURAL)
+            items: list[dict[str, Any]] = raw["items"]
         except client.ApiException as e:
             if e.status == 404:
                 raise FaultError("this store has no fault operator (re-run `edgelab up --store N` to install it)") from e
@@ -154,11 +157,12 @@ class Faults:
             obj = self.get(name)
             phase = ((obj or {}).get("status") or {}).get("phase")
             if phase in phases:
+                assert obj is not None
                 if phase == "Rejected" and reject_raises:
                     msg = obj["status"].get("message", "")
                     self.delete(name)
                     raise FaultError(f"fault {name} rejected, nothing was changed: {msg}")
-                return obj  # type: ignore[return-value]
+                return obj
             time.sleep(0.5)
         raise FaultError(f"the fault operator did not handle {name} within {timeout:.0f}s; is it running? "
                          f"(kubectl -n {NAMESPACE} get pods; edgelab up --store N reinstalls it)")
@@ -174,7 +178,7 @@ class Faults:
 
     def clear(self, names: list[str] | None = None, wait: float = 180) -> list[str]:
         """Delete faults (all when `names` is None); wait until each is reverted and gone."""
-        targets = names if names is not None else [o["metadata"]["name"] for o in self.list()]
+        targets = names if names is not None else [o["metadata"]["name"] for o in self.list_faults()]
         missing = [n for n in targets if self.get(n) is None]
         if missing:
             raise FaultError(f"no fault named {', '.join(missing)} in this store (edgelab fault status --store N)")
@@ -196,6 +200,6 @@ def _reason(e: client.ApiException) -> str:
     import json
 
     try:
-        return json.loads(e.body).get("message", str(e))
+        return str(json.loads(e.body or "").get("message", str(e)))
     except (TypeError, ValueError):
         return str(e)

@@ -14,6 +14,7 @@ import logging
 import subprocess
 import sys
 import time
+from typing import Any
 
 from kubernetes import client, config
 
@@ -30,7 +31,7 @@ def kubelet(action: str) -> None:
 
 def fault_active(api: client.CustomObjectsApi, namespace: str, name: str, uid: str) -> bool:
     try:
-        obj = api.get_namespaced_custom_object("edgelab.io", "v1alpha1", namespace, "faults", name)
+        obj: Any = api.get_namespaced_custom_object("edgelab.io", "v1alpha1", namespace, "faults", name)
     except client.ApiException as e:
         if e.status == 404:
             return False

@@ -15,6 +15,7 @@ not a lab.
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import logging
 import random
@@ -238,7 +239,7 @@ class Engine:
                 self._patch(ObjKey("Service", plan.namespace, body["name"]), {"spec": body["patch"]}, "kubectl-patch")
             elif kind in ("config", "secret"):
                 key = ObjKey("ConfigMap" if kind == "config" else "Secret", plan.namespace, body["name"])
-                self._retry_conflicts(lambda key=key, body=body: self._edit_data(key, body))
+                self._retry_conflicts(functools.partial(self._edit_data, key, body))
             elif kind == "delete":
                 try:
                     self._res(body["kind"]).delete(name=body["name"], namespace=plan.namespace)
@@ -333,7 +334,7 @@ class Engine:
         for snap in reversed(status.get("snapshots") or []):
             key = ObjKey(snap["kind"], snap["namespace"], snap["name"])
             before = json.loads(snap["object"]) if snap.get("object") else None
-            self._retry_conflicts(lambda key=key, before=before: self._restore(key, before))
+            self._retry_conflicts(functools.partial(self._restore, key, before))
         for target in status.get("restarts") or []:
             namespace, workload = target.split("/")
             self.restart(namespace, workload)

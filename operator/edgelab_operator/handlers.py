@@ -62,8 +62,8 @@ def write_status(name: str, status: dict[str, Any]) -> None:
 
 def active_touches(exclude: str) -> dict[str, str]:
     """object key -> name of the live fault that touches it."""
-    items = client.CustomObjectsApi(engine().api).list_namespaced_custom_object(
-        GROUP, VERSION, NAMESPACE, PLURAL)["items"]
+    raw: Any = client.CustomObjectsApi(engine().api).list_namespaced_custom_object(GROUP, VERSION, NAMESPACE, PLURAL)
+    items = raw["items"]
     out = {}
     for f in items:
         st = f.get("status") or {}
@@ -140,8 +140,9 @@ def revert(name: str, status: kopf.Status, **_: Any) -> None:
 
 @kopf.timer(GROUP, VERSION, PLURAL, interval=5, idle=0, when=lambda spec, **_: bool(spec.get("duration")))
 def expire(name: str, status: kopf.Status, **_: Any) -> None:
-    expires = (status or {}).get("expiresAt")
-    if (status or {}).get("phase") != "Active" or not expires:
+    st = dict(status or {})
+    expires = st.get("expiresAt")
+    if st.get("phase") != "Active" or not expires:
         return
     if dt.datetime.now(dt.UTC) >= dt.datetime.strptime(expires, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC):
         log.info("fault %s expired; clearing it", name)
