@@ -161,6 +161,7 @@ class Faults:
                 if phase == "Rejected" and reject_raises:
                     msg = obj["status"].get("message", "")
                     self.delete(name)
+                    self._wait_gone([name], 30)
                     raise FaultError(f"fault {name} rejected, nothing was changed: {msg}")
                 return obj
             time.sleep(0.5)
@@ -176,6 +177,16 @@ class Faults:
                 return False
             raise
 
+    def _wait_gone(self, names: list[str], timeout: float) -> list[str]:
+        """Wait until the finalizer let each fault go; return those still there."""
+        deadline = time.monotonic() + timeout
+        left = list(names)
+        while left and time.monotonic() < deadline:
+            left = [n for n in left if self.get(n) is not None]
+            if left:
+                time.sleep(0.5)
+        return left
+
     def clear(self, names: list[str] | None = None, wait: float = 180) -> list[str]:
         """Delete faults (all when `names` is None); wait until each is reverted and gone."""
         targets = names if names is not None else [o["metadata"]["name"] for o in self.list_faults()]
@@ -184,12 +195,7 @@ class Faults:
             raise FaultError(f"no fault named {', '.join(missing)} in this store (edgelab fault status --store N)")
         for n in targets:
             self.delete(n)
-        deadline = time.monotonic() + wait
-        left = list(targets)
-        while left and time.monotonic() < deadline:
-            left = [n for n in left if self.get(n) is not None]
-            if left:
-                time.sleep(0.5)
+        left = self._wait_gone(targets, wait)
         if left:
             msgs = [f"{n}: {((self.get(n) or {}).get('status') or {}).get('message', '')}" for n in left]
             raise FaultError(f"not reverted within {wait:.0f}s: {'; '.join(msgs)}")
