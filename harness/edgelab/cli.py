@@ -366,3 +366,217 @@ def fault_clear(
     else:
         out.print(f"cleared {', '.join(cleared)}" if cleared else f"store {store} had no faults")
     raise typer.Exit(0)
+
+
+lab_app = typer.Typer(help="Labs: a ticket, a really broken store, a graded investigation.\n\n"
+                      "An instructor (or CI) starts a lab on a store; the learner investigates with the learner's "
+                      "kubectl (edgelab shell) and submits findings; the grade explains every point.",
+                      no_args_is_help=True)
+app.add_typer(lab_app, name="lab")
+
+
+@lab_app.command("list")
+def lab_list(as_json: JsonOpt = False) -> None:
+    """The labs: id, level, title, points (titles and tickets never name the cause)."""
+    from . import labs as labslib
+
+    try:
+        found = labslib.load_all()
+    except Exception as exc:  # wrapped once here: one line, traceback with --debug
+        raise _fail(exc) from exc
+    if as_json:
+        print(json.dumps([{"id": lab.id, "title": lab.title, "level": lab.level, "points": lab.points,
+                           "pass_threshold": lab.pass_threshold, "min_nodes": lab.min_nodes} for lab in found.values()]))
+        raise typer.Exit(0)
+    for lab in found.values():
+        nodes = f", {lab.min_nodes}+ nodes" if lab.min_nodes > 1 else ""
+        out.print(f"{lab.id:26} {lab.level:12} {lab.points:3} pts{nodes}  {lab.title}")
+    raise typer.Exit(0)
+
+
+@lab_app.command("show")
+def lab_show(lab_id: Annotated[str, typer.Argument(metavar="ID")], as_json: JsonOpt = False) -> None:
+    """The lab's ticket and what the learner is asked to do (no answers)."""
+    from . import labs as labslib
+
+    try:
+        found = labslib.load_all()
+        if lab_id not in found:
+            raise labslib.LabError([f"unknown lab {lab_id!r}; `edgelab lab list` shows them"])
+        lab = found[lab_id]
+    except Exception as exc:  # wrapped once here: one line, traceback with --debug
+        raise _fail(exc) from exc
+    objectives = ["find where the problem is (namespace, workload) and the pods' state",
+                  "name the root cause and quote the evidence (a log line, an event)"]
+    if lab.remediation:
+        objectives.append("fix it: " + "; ".join(g.description for g in lab.remediation.goals))
+    if as_json:
+        print(json.dumps({"id": lab.id, "title": lab.title, "level": lab.level, "points": lab.points,
+                          "pass_threshold": lab.pass_threshold, "ticket": lab.ticket, "objectives": objectives}))
+        raise typer.Exit(0)
+    out.print(f"[bold]{lab.title}[/bold] ({lab.id}, {lab.level}, {lab.points} points, pass at {lab.pass_threshold:g}%)\n")
+    out.print(f"ticket: {lab.ticket}\n")
+    for o in objectives:
+        out.print(f"  - {o}")
+    raise typer.Exit(0)
+
+
+def _print_ticket(store: str, lab, run) -> None:  # type: ignore[no-untyped-def]
+    from . import labs as labslib
+
+    out.print(f"[bold]{lab.title}[/bold] — store {store}\n\n{labslib.ticket(lab, run.attempt)}\n\n"
+              f"investigate:  edgelab shell --store {store}\n"
+              f"hint:         edgelab lab hint --store {store}\n"
+              f"submit:       edgelab lab submit --store {store} [--findings FILE]")
+
+
+@lab_app.command("start")
+def lab_start(
+    lab_id: Annotated[str, typer.Argument(metavar="ID", help="A lab from `edgelab lab list`.")],
+    store: StoreOpt,
+    target: Annotated[list[str] | None, typer.Option(help="Instructors: namespace/deployment per fault "
+                                                      "instead of a random draw.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Reset the store to healthy, break it the lab's way, print the ticket. Reuses the running store.
+
+    Example: edgelab lab start pos-down-4523 --store 4523
+    """
+    from . import session
+
+    progress = _Progress(as_json)
+    try:
+        lab, run = session.start(store, lab_id, build(offline=None), say=progress.say, targets=target or None)
+    except Exception as exc:  # wrapped once here: one line, traceback with --debug
+        raise _fail(exc) from exc
+    if as_json:
+        from . import labs as labslib
+
+        print(json.dumps({"lab": lab.id, "store": store, "ticket": labslib.ticket(lab, run.attempt),
+                          "started_at": run.attempt.started_at.isoformat()}))
+    else:
+        _print_ticket(store, lab, run)
+    raise typer.Exit(0)
+
+
+@lab_app.command("hint")
+def lab_hint(store: StoreOpt) -> None:
+    """The next hint of the running lab."""
+    from . import session
+
+    try:
+        text, n, total = session.hint(store)
+    except Exception as exc:  # wrapped once here: one line, traceback with --debug
+        raise _fail(exc) from exc
+    out.print(f"hint {n}/{total}: {text}")
+    raise typer.Exit(0)
+
+
+def _prompt_findings() -> str:
+    from . import labs as labslib
+
+    err.print("Your findings (see `edgelab lab submit --help` for a findings file instead).")
+    answers = {
+        "namespace": typer.prompt("namespace where the problem is"),
+        "workload": typer.prompt("deployment (or one of its pods)"),
+        "pod_state": typer.prompt(f"pod state ({', '.join(labslib.POD_STATES)})"),
+        "root_cause": typer.prompt("root cause (`edgelab lab causes` lists them)"),
+        "evidence": [typer.prompt("evidence: paste the log line or event message that shows it")],
+    }
+    import yaml
+
+    return yaml.safe_dump(answers)
+
+
+@lab_app.command("causes")
+def lab_causes() -> None:
+    """The root-cause vocabulary a findings file uses (synonyms are accepted too)."""
+    from . import labs as labslib
+
+    for cause, synonyms in labslib.ROOT_CAUSES.items():
+        out.print(f"{cause:28} [dim]{', '.join(synonyms[:4])}[/dim]")
+    raise typer.Exit(0)
+
+
+@lab_app.command("submit")
+def lab_submit(
+    store: StoreOpt,
+    findings: Annotated[Path | None, typer.Option(help="YAML/JSON findings: namespace, workload, pod_state, "
+                                                  "root_cause, evidence (list), node (when one is involved). "
+                                                  "Prompts when omitted.")] = None,
+    learner: Annotated[str, typer.Option(help="Whose attempt this is, for `edgelab progress`.")] = "learner",
+    junit: Annotated[Path | None, typer.Option(help="Also write a JUnit XML report (CI).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Grade the running lab: your kubectl requests since the start, your findings, the store's state.
+
+    Exit 0 only when passed. A malformed findings file is reported and costs no attempt.
+    """
+    from . import grading, session
+    from . import progress as progresslib
+
+    try:
+        if session.running(store) is None:
+            raise session.SessionError(f"no lab is running on store {store} (edgelab lab start ID --store {store})")
+        answer = grading.parse_findings(findings if findings else _prompt_findings())
+        result = session.submit(store, answer, build(offline=None), learner=learner, say=_Progress(as_json).say)
+        if junit:
+            progresslib.write_junit([result], junit)
+    except Exception as exc:  # wrapped once here: one line, traceback with --debug
+        raise _fail(exc) from exc
+    if as_json:
+        print(json.dumps(result.to_dict(), default=str))
+    else:
+        out.print(result.explain(), markup=False)
+        out.print("\nexpected for this attempt: " + json.dumps(result.expected["findings"]), markup=False)
+    raise typer.Exit(0 if result.passed else 1)
+
+
+@lab_app.command("reset")
+def lab_reset(store: StoreOpt) -> None:
+    """Start the running lab again on a freshly reset store (a new draw of its targets)."""
+    from . import session
+
+    progress = _Progress(False)
+    try:
+        lab, run = session.reset(store, build(offline=None), say=progress.say)
+    except Exception as exc:  # wrapped once here: one line, traceback with --debug
+        raise _fail(exc) from exc
+    _print_ticket(store, lab, run)
+    raise typer.Exit(0)
+
+
+@lab_app.command("stop")
+def lab_stop(store: StoreOpt) -> None:
+    """End the running lab without grading; the store is healthy again afterwards."""
+    from . import session
+
+    try:
+        was = session.stop(store, build(offline=None), say=_Progress(False).say)
+    except Exception as exc:  # wrapped once here: one line, traceback with --debug
+        raise _fail(exc) from exc
+    out.print(f"stopped lab {was}; store {store} is healthy" if was else f"no lab was running; store {store} is healthy")
+    raise typer.Exit(0)
+
+
+@app.command("progress")
+def progress_cmd(
+    learner: Annotated[str | None, typer.Option(help="Only this learner.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Attempts, best score, pass rate and passed, per learner and lab."""
+    from . import progress as progresslib
+
+    try:
+        with progresslib.Progress() as p:
+            rows = progresslib.summary_dicts(p.summary(learner))
+    except Exception as exc:  # wrapped once here: one line, traceback with --debug
+        raise _fail(exc) from exc
+    if as_json:
+        print(json.dumps(rows))
+    elif not rows:
+        out.print("no attempts yet")
+    else:
+        for r in rows:
+            out.print(" ".join(f"{k}={v}" for k, v in r.items()))
+    raise typer.Exit(0)

@@ -31,6 +31,7 @@ from .errors import ClusterError
 
 REPO = Path(__file__).resolve().parents[2]
 RBAC = REPO / "manifests" / "rbac" / "learner.yaml"
+SHORTCUTS = REPO / "manifests" / "rbac" / "shortcuts.yaml"  # admission policy: fixes that hide the incident
 
 USER = "learner"
 GROUP = "byteedge:incident-managers"
@@ -62,6 +63,7 @@ def apply_rbac(kubectl: Path, admin_kubeconfig: Path) -> None:
         if f"namespace/{ns}" not in have:
             k("create", "namespace", ns, "--save-config")  # so that a later `apply` merges quietly
     k("apply", "-f", str(RBAC))
+    k("apply", "-f", str(SHORTCUTS))
 
 
 def _openssl(*args: str, cwd: Path) -> None:

@@ -122,3 +122,24 @@ def namespace(core: client.CoreV1Api) -> Iterator[str]:
     core.create_namespace({"metadata": {"name": name, "labels": {"created-by": "edgelab-tests"}}})
     yield name
     core.delete_namespace(name, grace_period_seconds=0)
+
+
+@pytest.fixture(scope="session")
+def store3() -> Iterator[str]:
+    """One real 3-node store for the fault and lab tests (made, or reused when kept).
+
+    EDGELAB_FAULT_STORE picks its id (default 9105); EDGELAB_KEEP_STORE=1 leaves it up.
+    """
+    import os
+
+    from edgelab import store as storelib
+
+    store_id = os.environ.get("EDGELAB_FAULT_STORE", "9105")
+    artifacts = build(report=_progress)
+    storelib.up(store_id, 3, None, artifacts, say=lambda m: print(f"[store {store_id}] {m}", file=sys.__stderr__,
+                                                                  flush=True))
+    try:
+        yield store_id
+    finally:
+        if os.environ.get("EDGELAB_KEEP_STORE") != "1":
+            storelib.down(store_id, artifacts)

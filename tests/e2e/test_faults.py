@@ -21,7 +21,6 @@ from waiting import Unmet, wait_for
 
 from edgelab import faults as faultlib
 from edgelab import store as storelib
-from edgelab.offline import build
 from edgelab_operator import catalogue as cat
 from edgelab_operator.engine import clean
 
@@ -40,18 +39,12 @@ class Store:
 
 
 @pytest.fixture(scope="module")
-def store() -> Iterator[Store]:
-    artifacts = build()
-    storelib.up(STORE, 3, None, artifacts, say=lambda m: print(f"[store {STORE}] {m}", flush=True))
-    api = config.new_client_from_config(str(storelib.paths(STORE).admin_kubeconfig))
-    try:
-        s = Store(client.CoreV1Api(api), client.AppsV1Api(api), client.CustomObjectsApi(api),
-                  faultlib.Faults(storelib.paths(STORE).admin_kubeconfig))
-        s.faults.clear()  # a kept store may hold faults from an interrupted run
-        yield s
-    finally:
-        if not KEEP:
-            storelib.down(STORE, artifacts)
+def store(store3: str) -> Iterator[Store]:
+    api = config.new_client_from_config(str(storelib.paths(store3).admin_kubeconfig))
+    s = Store(client.CoreV1Api(api), client.AppsV1Api(api), client.CustomObjectsApi(api),
+              faultlib.Faults(storelib.paths(store3).admin_kubeconfig))
+    s.faults.clear()  # a kept store may hold faults from an interrupted run
+    yield s
 
 
 # --- what a learner would see -----------------------------------------------------------------

@@ -1,0 +1,225 @@
+"""A lab on a running store: start, hint, submit, reset, stop.
+
+`start` resets the store (clears every fault, waits until healthy), draws the
+attempt's targets, injects the lab's faults, marks the start in the audit trail
+and returns the ticket. `submit` grades the learner's own requests since then
+(audit log), their findings and, where asked, the store's real state, records
+the attempt in the progress database, then clears the faults. The attempt
+(targets, expected answers) is kept in the store's state folder on the host,
+which the learner's kube credentials cannot read.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from kubernetes import client, config
+
+from . import audit, faults, grading, labs, progress
+from . import store as storelib
+from .errors import EdgelabError
+from .offline import Artifacts
+
+Say = Callable[[str], None]
+MARKER = "lab-session"  # ConfigMap in edgelab-system: the start mark in the audit trail
+
+
+class SessionError(EdgelabError):
+    """No lab is running, the store is too small for the lab, or the store did not get healthy."""
+
+
+@dataclass
+class Running:
+    lab: str
+    attempt: labs.Attempt
+    faults: list[str]
+    hints_shown: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"lab": self.lab, "attempt": self.attempt.to_dict(), "faults": self.faults,
+                "hints_shown": self.hints_shown}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Running:
+        return cls(d["lab"], labs.Attempt.from_dict(d["attempt"]), list(d["faults"]), int(d.get("hints_shown", 0)))
+
+
+def state_file(store: str) -> Path:
+    return storelib.state_dir(store) / "lab.json"
+
+
+def running(store: str) -> Running | None:
+    path = state_file(store)
+    return Running.from_dict(json.loads(path.read_text())) if path.exists() else None
+
+
+def _save(store: str, run: Running | None) -> None:
+    path = state_file(store)
+    if run is None:
+        path.unlink(missing_ok=True)
+        return
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(run.to_dict(), indent=1))
+    os.chmod(tmp, 0o600)
+    tmp.replace(path)  # never a half-written attempt
+
+
+def _api(store: str) -> client.ApiClient:
+    kubeconfig = storelib.paths(store).admin_kubeconfig
+    if not kubeconfig.exists():
+        raise SessionError(f"store {store} is not up (run `edgelab up --store {store}`)")
+    return config.new_client_from_config(str(kubeconfig))
+
+
+def wait_healthy(store: str, artifacts: Artifacts, timeout: float = 180, say: Say = lambda _: None) -> None:
+    deadline = time.monotonic() + timeout
+    st = storelib.status(store, artifacts)
+    while not st.healthy and time.monotonic() < deadline:
+        time.sleep(2)
+        st = storelib.status(store, artifacts)
+    if not st.healthy:
+        raise SessionError(f"store {store} did not get healthy within {timeout:.0f}s: {'; '.join(st.unhealthy)}")
+
+
+def reset_store(store: str, artifacts: Artifacts, say: Say = lambda _: None) -> None:
+    """Clear every fault (exact revert) and wait until the store is healthy."""
+    f = faults.Faults(storelib.paths(store).admin_kubeconfig)
+    cleared = f.clear()
+    if cleared:
+        say(f"cleared {len(cleared)} fault(s)")
+    say("waiting for a healthy store")
+    wait_healthy(store, artifacts, say=say)
+
+
+def mark_start(api: client.ApiClient, attempt: labs.Attempt) -> None:
+    """An admin write the audit log records: where this attempt begins."""
+    core = client.CoreV1Api(api)
+    body = client.V1ConfigMap(metadata=client.V1ObjectMeta(name=MARKER, namespace=faults.NAMESPACE),
+                              data={"started_at": attempt.started_at.isoformat()})
+    try:
+        core.replace_namespaced_config_map(MARKER, faults.NAMESPACE, body)
+    except client.ApiException as e:
+        if e.status != 404:
+            raise
+        core.create_namespaced_config_map(faults.NAMESPACE, body)
+
+
+def revisions(api: client.ApiClient, targets: list[str]) -> dict[str, int]:
+    apps = client.AppsV1Api(api)
+    out = {}
+    for t in targets:
+        ns, name = t.split("/")
+        d: Any = apps.read_namespaced_deployment(name, ns)
+        out[t] = int((d.metadata.annotations or {}).get("deployment.kubernetes.io/revision", "0"))
+    return out
+
+
+def start(store: str, lab_id: str, artifacts: Artifacts, say: Say = lambda _: None,
+          targets: list[str] | None = None, rng: random.Random | None = None) -> tuple[labs.Lab, Running]:
+    all_labs = labs.load_all()
+    if lab_id not in all_labs:
+        raise SessionError(f"unknown lab {lab_id!r}; `edgelab lab list` shows them")
+    lab = all_labs[lab_id]
+    api = _api(store)
+    nodes = len(client.CoreV1Api(api).list_node().items)
+    if nodes < lab.min_nodes:
+        raise SessionError(f"lab {lab_id} needs a store with {lab.min_nodes} nodes; store {store} has {nodes} "
+                           f"(edgelab down --store {store}; edgelab up --store {store} --nodes {lab.min_nodes})")
+    stop(store, artifacts, say)
+    attempt = labs.draw(lab, rng, store=store, targets=targets)
+    f = faults.Faults(storelib.paths(store).admin_kubeconfig)
+    names: list[str] = []
+    try:
+        for ref, target in zip(lab.faults, attempt.targets, strict=True):
+            say(f"preparing the store ({len(names) + 1}/{len(lab.faults)})")
+            obj = f.inject(ref.type, target=target)
+            names.append(obj["metadata"]["name"])
+            if obj["status"].get("node"):
+                attempt = attempt.with_node(obj["status"]["node"])
+            _save(store, Running(lab.id, attempt, names))  # an interrupted start can still be stopped
+        attempt = attempt.with_revisions(revisions(api, list(attempt.targets)))
+        attempt = labs.Attempt(attempt.lab, attempt.targets, attempt.values, datetime.now(UTC), attempt.user,
+                               attempt.revisions)
+        mark_start(api, attempt)
+    except BaseException:
+        f.clear(names)
+        _save(store, None)
+        raise
+    run = Running(lab.id, attempt, names)
+    _save(store, run)
+    return lab, run
+
+
+def hint(store: str) -> tuple[str, int, int]:
+    """The next hint: (text, its number, how many there are)."""
+    run = _need(store)
+    lab = labs.load_all()[run.lab]
+    if not lab.hints:
+        raise SessionError(f"lab {run.lab} has no hints")
+    n = min(run.hints_shown + 1, len(lab.hints))
+    run.hints_shown = n
+    _save(store, run)
+    return labs.fill(lab.hints[n - 1], run.attempt.values), n, len(lab.hints)
+
+
+def _need(store: str) -> Running:
+    run = running(store)
+    if run is None:
+        raise SessionError(f"no lab is running on store {store} (edgelab lab start ID --store {store})")
+    return run
+
+
+def remediation_state(api: client.ApiClient) -> dict[str, Any]:
+    """The store's deployments and endpoints as grading.grade expects them."""
+    apps, core = client.AppsV1Api(api), client.CoreV1Api(api)
+    state: dict[str, Any] = {"deployments": {}, "endpoints": {}}
+    for ns in storelib.NAMESPACES:
+        deployments: list[Any] = apps.list_namespaced_deployment(ns).items
+        for d in deployments:
+            st = d.status
+            state["deployments"][f"{ns}/{d.metadata.name}"] = {
+                "replicas": d.spec.replicas, "ready": st.ready_replicas or 0, "updated": st.updated_replicas or 0,
+                "revision": int((d.metadata.annotations or {}).get("deployment.kubernetes.io/revision", "0"))}
+        endpoints: list[Any] = core.list_namespaced_endpoints(ns).items
+        for ep in endpoints:
+            state["endpoints"][f"{ns}/{ep.metadata.name}"] = sum(len(s.addresses or []) for s in ep.subsets or [])
+    return state
+
+
+def submit(store: str, answer: grading.Answer, artifacts: Artifacts, learner: str = "learner",
+           db: Path | None = None, say: Say = lambda _: None) -> grading.Result:
+    """Grade the running attempt, record it, clear its faults. The findings are parsed before (no attempt lost)."""
+    run = _need(store)
+    lab = labs.load_all()[run.lab]
+    api = _api(store)
+    state = remediation_state(api)  # before anything is cleared
+    events = audit.read_events(storelib.paths(store).audit_log, since=run.attempt.started_at)
+    result = grading.grade(lab, run.attempt, events, answer, state)
+    with progress.Progress(db) as p:
+        p.record(learner, result)
+    say("restoring the store")
+    faults.Faults(storelib.paths(store).admin_kubeconfig).clear(run.faults)
+    _save(store, None)
+    return result
+
+
+def stop(store: str, artifacts: Artifacts, say: Say = lambda _: None) -> str | None:
+    """End the running lab, if any, without grading; reset the store. Returns the lab that was running."""
+    run = running(store)
+    reset_store(store, artifacts, say)
+    _save(store, None)
+    return run.lab if run else None
+
+
+def reset(store: str, artifacts: Artifacts, say: Say = lambda _: None) -> tuple[labs.Lab, Running]:
+    """Start the running lab again: store reset, a new draw."""
+    run = _need(store)
+    return start(store, run.lab, artifacts, say)

@@ -1,0 +1,176 @@
+"""Every lab on a real store, played through as an attempt: `lab start` breaks the
+store, a reference investigation runs the rubric's own kubectl commands with the
+learner's kubeconfig (so the audit log holds real learner requests), the evidence
+is quoted from what those commands printed, the fix (where asked) is made as the
+learner, and the submission scores 100%. On the same recorded requests, a wrong
+root cause, a missing key step and another attempt's answer each score less.
+Plus: the shortcuts the admission policy refuses, with its reason.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kubernetes import client, config
+
+from edgelab import audit, grading, labs, session
+from edgelab import store as storelib
+from edgelab.offline import Artifacts, build
+
+LABS = labs.load_all()
+ORDER = sorted(LABS, key=lambda i: (LABS[i].min_nodes > 1, i))  # the node failure last
+_POD = re.compile(r"<([a-z0-9-]+) pod>")
+
+
+@dataclass
+class Lab:
+    store: str
+    artifacts: Artifacts
+    core: client.CoreV1Api
+    learner: Path
+
+    def kubectl(self, command: str) -> tuple[int, str]:
+        args = shlex.split(command)
+        assert args[0] == "kubectl", command
+        proc = storelib.cluster.Kubectl(self.artifacts.kubectl, self.learner)(*args[1:], check=False, timeout=60)
+        return proc.returncode, proc.stdout + proc.stderr
+
+
+@pytest.fixture(scope="module")
+def lab_store(store3: str) -> Iterator[Lab]:
+    artifacts = build()
+    api = config.new_client_from_config(str(storelib.paths(store3).admin_kubeconfig))
+    yield Lab(store3, artifacts, client.CoreV1Api(api), storelib.paths(store3).learner_kubeconfig)
+    session.stop(store3, artifacts)
+
+
+def pod_for(s: Lab, namespace: str, workload: str, previous: bool) -> str:
+    """The pod a learner would pick: one that restarted (for --previous), else an unready one, else any."""
+    pods = [p for p in s.core.list_namespaced_pod(namespace, label_selector=f"app={workload}").items
+            if p.metadata.deletion_timestamp is None]
+    if not pods:
+        return f"{workload}-none"
+
+    def rank(p: Any) -> tuple[int, int]:
+        statuses = p.status.container_statuses or []
+        restarts = sum(c.restart_count for c in statuses)
+        ready = all(c.ready for c in statuses) and bool(statuses)
+        return (-restarts if previous else 0, 1 if ready else 0)
+
+    return sorted(pods, key=rank)[0].metadata.name
+
+
+def concrete(s: Lab, command: str) -> str:
+    ns = re.search(r"-n (\S+)", command)
+    return _POD.sub(lambda m: pod_for(s, ns.group(1) if ns else "default", m.group(1), "--previous" in command), command)
+
+
+def investigate(s: Lab, lab: labs.Lab, attempt: labs.Attempt, timeout: float) -> str:
+    """Run the rubric's commands as the learner, in order, until one output shows the evidence; return that line."""
+    exp = grading.expected(lab, attempt)
+    entries = lab.findings.evidence
+    deadline = time.monotonic() + timeout
+    seen = ""
+    while True:
+        for step in exp["rubric"]:
+            _, output = s.kubectl(concrete(s, step["command"]))
+            seen = output
+            for line in output.splitlines():
+                if grading.evidence_matches([line], entries, attempt.values):
+                    # the rest of the rubric once more, so every step is met after the evidence
+                    for rest in exp["rubric"]:
+                        s.kubectl(concrete(s, rest["command"]))
+                    return line.strip()
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{lab.id}: no output of the rubric's commands showed the evidence "
+                                 f"{exp['findings']['evidence']} within {timeout:.0f}s; last output: {seen[-800:]}")
+        time.sleep(3)
+
+
+def answer_for(exp: dict[str, Any], evidence: str) -> grading.Answer:
+    f = exp["findings"]
+    return grading.Answer(f["namespace"], f["workload"], f["pod_state"][0], f["root_cause"][0], (evidence,),
+                          f.get("node"))
+
+
+def symptom_budget(lab: labs.Lab) -> float:
+    from edgelab_operator import catalogue
+
+    cat = catalogue.load()
+    return max(cat.get(f.type).symptom_seconds for f in lab.faults) + 60
+
+
+@pytest.mark.e2e
+@pytest.mark.timeout(900)
+@pytest.mark.parametrize("lab_id", ORDER)
+def test_lab_reference_attempt_scores_full_marks_and_shortcuts_score_less(lab_store: Lab, lab_id: str) -> None:
+    s, lab = lab_store, LABS[lab_id]
+    lab, run = session.start(s.store, lab_id, s.artifacts)
+    attempt = run.attempt
+    exp = grading.expected(lab, attempt)
+    evidence = investigate(s, lab, attempt, symptom_budget(lab))
+    for goal in exp["remediation"]:
+        command = next(g.command for g in lab.remediation.goals if g.check == goal["check"])  # type: ignore[union-attr]
+        s.kubectl(labs.fill(command, attempt.values))
+    answer = answer_for(exp, evidence)
+
+    api = config.new_client_from_config(str(storelib.paths(s.store).admin_kubeconfig))
+    log = storelib.paths(s.store).audit_log
+
+    def graded(ans: grading.Answer, events: list[dict[str, Any]] | None = None) -> grading.Result:
+        evs = events if events is not None else audit.read_events(log, since=attempt.started_at)
+        return grading.grade(lab, attempt, evs, ans, session.remediation_state(api))
+
+    if lab.remediation:  # the fix takes a rollout: wait until the store shows it
+        deadline = time.monotonic() + 180
+        while graded(answer).score < 100 and time.monotonic() < deadline:
+            time.sleep(3)
+    reference = graded(answer)
+    assert reference.score == 100, reference.explain()
+
+    # a wrong root cause
+    wrong = next(c for c in labs.ROOT_CAUSES if c not in exp["findings"]["root_cause"])
+    result = graded(replace(answer, root_cause=wrong))
+    assert result.score < 100 and not result.passed, result.explain()
+    assert any(line.item == "root_cause" and not line.ok for line in result.lines), result.explain()
+
+    # a key step skipped: drop the requests that met the rubric's first step
+    first = lab.rubric[0]
+    match = grading.matcher(first, grading.step_values(first, attempt.values))
+    events = [e for e in audit.read_events(log, since=attempt.started_at)
+              if not any(match(r) for r in grading.requests([e], attempt.user, attempt.started_at))]
+    result = graded(answer, events)
+    assert result.score < 100, result.explain()
+    assert exp["rubric"][0]["command"] in result.feedback(), result.feedback()
+
+    # another attempt's answer (a different drawn target), where the lab draws one
+    others = [t for t in labs.allowed_targets(lab)[0] if t != attempt.targets[0]]
+    if others:
+        other = labs.draw(lab, targets=[others[0], *attempt.targets[1:]], store=s.store)
+        result = graded(answer_for(grading.expected(lab, other), evidence))
+        assert not result.passed and result.score < reference.score, result.explain()
+
+    # the real submission: graded, recorded, store restored
+    final = session.submit(s.store, answer, s.artifacts, learner="e2e", db=storelib.state_dir(s.store) / "progress.db")
+    assert final.score == 100 and final.passed, final.explain()
+    assert session.running(s.store) is None
+
+
+@pytest.mark.e2e
+@pytest.mark.timeout(300)
+def test_shortcuts_are_refused_with_the_reason(lab_store: Lab) -> None:
+    s = lab_store
+    session.stop(s.store, s.artifacts)
+    pod = pod_for(s, "pos", "pos-backend", previous=False)
+    code, out = s.kubectl(f"kubectl label pod {pod} -n pos app=pos-backend-api --overwrite")
+    assert code != 0 and "hides the problem" in out, out
+    code, out = s.kubectl("kubectl delete deployment pos-backend -n pos")
+    assert code != 0 and "hides the outage" in out, out
+    assert s.core.read_namespaced_pod(pod, "pos").metadata.labels["app"] == "pos-backend"

@@ -1,0 +1,65 @@
+"""The `lab` and `progress` commands without a cluster: listing, showing, and the errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from edgelab import labs, progress
+from edgelab.cli import app
+
+runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
+    return tmp_path
+
+
+def test_lab_list_names_every_lab() -> None:
+    result = runner.invoke(app, ["lab", "list", "--json"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)
+    assert {r["id"] for r in rows} == set(labs.load_all())
+    assert all(r["title"] and r["level"] in ("beginner", "intermediate", "advanced") for r in rows)
+
+
+def test_lab_show_prints_the_ticket_not_the_answer() -> None:
+    result = runner.invoke(app, ["lab", "show", "pos-down-4523", "--json"])
+    assert result.exit_code == 0, result.output
+    shown = json.loads(result.stdout)
+    assert "POS is down" in shown["ticket"]
+    assert "findings" not in shown and "rubric" not in shown and "faults" not in shown
+
+
+def test_unknown_lab_is_one_clear_line() -> None:
+    result = runner.invoke(app, ["lab", "show", "no-such-lab"])
+    assert result.exit_code == 1
+    assert "unknown lab 'no-such-lab'" in result.output and "lab list" in result.output
+
+
+def test_submit_without_a_running_lab_says_how_to_start_one() -> None:
+    result = runner.invoke(app, ["lab", "submit", "--store", "4523", "--findings", "/nonexistent.yaml"])
+    assert result.exit_code == 1
+    assert "no lab is running on store 4523" in result.output and "lab start" in result.output
+
+
+def test_progress_json_reads_the_database(state: Path) -> None:
+    with progress.Progress() as p:
+        p.record_attempt("alex", "bad-rollout", 70.0, False)
+        p.record_attempt("alex", "bad-rollout", 100.0, True)
+    result = runner.invoke(app, ["progress", "--json"])
+    assert result.exit_code == 0, result.output
+    (row,) = json.loads(result.stdout)
+    assert row["learner"] == "alex" and row["attempts"] == 2 and row["best_score"] == 100.0 and row["passed"]
+
+
+def test_lab_causes_lists_the_vocabulary() -> None:
+    result = runner.invoke(app, ["lab", "causes"])
+    assert result.exit_code == 0
+    for cause in labs.ROOT_CAUSES:
+        assert cause in result.stdout
