@@ -80,10 +80,15 @@ def _api(store: str) -> client.ApiClient:
 
 
 def wait_healthy(store: str, artifacts: Artifacts, timeout: float = 180, say: Say = lambda _: None) -> None:
+    """Healthy twice in a row, 3 s apart: a revert that restarts pods shows only after a moment."""
     deadline = time.monotonic() + timeout
+    streak = 0
     st = storelib.status(store, artifacts)
-    while not st.healthy and time.monotonic() < deadline:
-        time.sleep(2)
+    while time.monotonic() < deadline:
+        streak = streak + 1 if st.healthy else 0
+        if streak >= 2:
+            return
+        time.sleep(3)
         st = storelib.status(store, artifacts)
     if not st.healthy:
         raise SessionError(f"store {store} did not get healthy within {timeout:.0f}s: {'; '.join(st.unhealthy)}")

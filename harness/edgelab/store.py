@@ -205,10 +205,14 @@ def status(store: str, artifacts: Artifacts) -> StoreStatus:
         rows = []
         for d in items:
             want = d["spec"].get("replicas", 1)
-            ready = d.get("status", {}).get("readyReplicas", 0) or 0
+            dst = d.get("status", {})
+            ready = dst.get("readyReplicas", 0) or 0
             rows.append({"name": d["metadata"]["name"], "ready": ready, "replicas": want})
             if ready < want:
                 st.unhealthy.append(f"deployment {ns}/{d['metadata']['name']} READY {ready}/{want}")
+            elif (dst.get("updatedReplicas", 0) or 0) < want or (dst.get("replicas", 0) or 0) != want \
+                    or dst.get("observedGeneration", 0) < d["metadata"].get("generation", 0):
+                st.unhealthy.append(f"deployment {ns}/{d['metadata']['name']} is still rolling out")
         st.deployments[ns] = rows
     return st
 
