@@ -175,3 +175,50 @@ def test_shortcuts_are_refused_with_the_reason(lab_store: Lab) -> None:
     code, out = s.kubectl("kubectl delete deployment pos-backend -n pos")
     assert code != 0 and "hides the outage" in out, out
     assert s.core.read_namespaced_pod(pod, "pos").metadata.labels["app"] == "pos-backend"
+
+
+@pytest.mark.e2e
+@pytest.mark.timeout(600)
+def test_the_cli_grades_passes_and_failures_with_reports(lab_store: Lab, tmp_path: Path) -> None:
+    """`lab start` / `lab submit --findings --json --junit` / `progress`: exit 0 only on a pass."""
+    import json
+    import xml.etree.ElementTree as ET
+
+    import yaml
+    from typer.testing import CliRunner
+
+    from edgelab.cli import app
+
+    s, runner = lab_store, CliRunner()
+    learner = f"cli-e2e-{int(time.time())}"
+    outcomes = []
+    for right in (True, False):
+        started = runner.invoke(app, ["lab", "start", "pos-down-4523", "--store", s.store, "--json"])
+        assert started.exit_code == 0, started.output
+        ticket = json.loads(started.stdout)["ticket"]
+        assert "POS is down" in ticket and not labs.ticket_spoilers(ticket)
+        run = session.running(s.store)
+        assert run is not None
+        lab = LABS["pos-down-4523"]
+        exp = grading.expected(lab, run.attempt)
+        evidence = investigate(s, lab, run.attempt, symptom_budget(lab))
+        f = exp["findings"]
+        findings = {"namespace": f["namespace"], "workload": f["workload"], "pod_state": f["pod_state"][0],
+                    "root_cause": f["root_cause"][0] if right else "image-typo", "evidence": [evidence]}
+        path, report = tmp_path / f"findings-{right}.yaml", tmp_path / f"junit-{right}.xml"
+        path.write_text(yaml.safe_dump(findings))
+        submitted = runner.invoke(app, ["lab", "submit", "--store", s.store, "--findings", str(path), "--json",
+                                        "--junit", str(report), "--learner", learner])
+        result = json.loads(submitted.stdout)
+        assert submitted.exit_code == (0 if right else 1), submitted.output
+        assert result["passed"] is right and (result["score"] == 100) is right
+        case = ET.parse(report).getroot().find(".//testcase")
+        assert case is not None and case.get("name") == "pos-down-4523"
+        failure = case.find("failure")
+        assert (failure is None) is right
+        if not right:
+            assert "root" in (failure.text or "") + (failure.get("message") or "")  # type: ignore[union-attr]
+        outcomes.append(result["score"])
+    shown = runner.invoke(app, ["progress", "--learner", learner, "--json"])
+    (row,) = json.loads(shown.stdout)
+    assert row["attempts"] == 2 and row["best_score"] == 100 and row["passed"] and row["pass_rate"] == 50

@@ -63,3 +63,24 @@ def test_lab_causes_lists_the_vocabulary() -> None:
     assert result.exit_code == 0
     for cause in labs.ROOT_CAUSES:
         assert cause in result.stdout
+
+
+def test_a_malformed_findings_file_costs_no_attempt(state: Path, tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from edgelab import session
+
+    lab = labs.load_all()["bad-rollout"]
+    attempt = labs.draw(lab, store="4523", started_at=datetime.now(UTC))
+    run = session.Running(lab.id, attempt, ["bad-rollout-0000"])
+    session.state_file("4523").parent.mkdir(parents=True)
+    session.state_file("4523").write_text(json.dumps(run.to_dict()))
+    bad = tmp_path / "findings.yaml"
+    bad.write_text("namespace: pos\nworkload: [pos-backend\n")
+    result = runner.invoke(app, ["lab", "submit", "--store", "4523", "--findings", str(bad)])
+    assert result.exit_code == 1
+    said = " ".join(result.output.split())  # rich wraps long lines
+    assert "not valid YAML" in said and "did not count as an attempt" in said
+    assert session.running("4523") == run  # still running, nothing recorded
+    with progress.Progress() as p:
+        assert p.summary() == []
