@@ -7,6 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 NODES  ?= 1
 STORE  ?= 4523
+LAB    ?= pos-down-4523
 PYTEST_ARGS ?=
 
 .PHONY: up down setup test test-fast lint bench clean
@@ -20,8 +21,9 @@ $(STAMP): pyproject.toml
 setup: $(STAMP)  ## host + images (cached)
 	$(BIN)/edgelab setup
 
-up: setup  ## store STORE on NODES nodes: workloads, audit trail, learner access
+up: setup  ## store STORE on NODES nodes (workloads, audit trail, learner access), then lab LAB on it
 	$(BIN)/edgelab up --store $(STORE) --nodes $(NODES)
+	$(BIN)/edgelab lab start $(LAB) --store $(STORE)
 
 down: $(STAMP)
 	$(BIN)/edgelab down --store $(STORE)
