@@ -184,10 +184,13 @@ SYMPTOMS: dict[str, Callable[[Store], Any]] = {
                                    terminated_reasons(s, "pos", "pos-backend")),
     "cpu-hog": lambda s: check(any(m >= 120 for m in pod_cpu_millicores(s, "pos", "pos-backend")),
                                pod_cpu_millicores(s, "pos", "pos-backend")),
+    # throttled: `top` at the 5m limit, or probes timing out (how busy the registers are decides which shows first)
     "cpu-limit-low": lambda s: check(any(
         (p.spec.containers[0].resources.limits or {}).get("cpu") == "5m" and p.status.phase == "Running"
-        for p in pods_of(s, "pos", "pos-backend")) and any(4 <= m <= 6 for m in pod_cpu_millicores(s, "pos", "pos-backend")),
-        pod_cpu_millicores(s, "pos", "pos-backend")),
+        for p in pods_of(s, "pos", "pos-backend"))
+        and (any(4 <= m <= 6 for m in pod_cpu_millicores(s, "pos", "pos-backend"))
+             or any("probe failed" in m for m in events(s, "pos", "Unhealthy"))),
+        (pod_cpu_millicores(s, "pos", "pos-backend"), events(s, "pos", "Unhealthy")[-2:])),
     "image-tag-typo": lambda s: check(any(r in ("ErrImagePull", "ImagePullBackOff")
                                           for r in waiting_reasons(s, "pos", "pos-backend"))
                                       and any("byteedge/pos-backend:2.4.11" in m for m in events(s, "pos", "Failed")),
