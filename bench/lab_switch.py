@@ -2,9 +2,9 @@
 """Lab switch time on a running store: `lab start B` while lab A runs (reset included:
 A's faults reverted, store healthy, B's faults injected, start marked). Target < 30 s.
 
-    bench/lab_switch.py --store 4523 [--labs selector-mismatch,bad-rollout,payment-slow] [--json]
+    bench/lab_switch.py --store 4523 [--labs cannot-reach-store-system,slower-since-eleven,payment-slow] [--json]
 
-The store must be up (edgelab up --store N --nodes 3 for node-failure labs).
+The store must be up (edgelab up --store N --nodes 3 for froze-at-1620).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from edgelab.offline import build
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--store", default="4523")
-    ap.add_argument("--labs", default="selector-mismatch,bad-rollout,payment-slow,crash-on-start,pos-down-4523")
+    ap.add_argument("--labs", default="cannot-reach-store-system,slower-since-eleven,payment-slow,amber-since-six,pos-down-4523")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     artifacts = build()

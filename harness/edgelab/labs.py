@@ -573,4 +573,11 @@ def check(lab: Lab, stem: str) -> list[str]:
     if spoilers := ticket_spoilers(lab.ticket):
         problems.append(f"ticket: gives the cause away ({', '.join(spoilers)}); a ticket reports the symptom as a "
                         "store manager would")
+    # the learner types the id (`lab start ID`) and reads the title: neither may name the cause either
+    if spoilers := ticket_spoilers(lab.id.replace("-", " ")):
+        problems.append(f"id: gives the cause away ({', '.join(spoilers)}); name the lab after its symptom "
+                        f"(got {lab.id!r})")
+    if spoilers := ticket_spoilers(lab.title):
+        problems.append(f"title: gives the cause away ({', '.join(spoilers)}); name the lab after its symptom "
+                        f"(got {lab.title!r})")
     return sorted(set(problems), key=problems.index)

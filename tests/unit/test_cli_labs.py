@@ -50,8 +50,8 @@ def test_submit_without_a_running_lab_says_how_to_start_one() -> None:
 
 def test_progress_json_reads_the_database(state: Path) -> None:
     with progress.Progress() as p:
-        p.record_attempt("alex", "bad-rollout", 70.0, False)
-        p.record_attempt("alex", "bad-rollout", 100.0, True)
+        p.record_attempt("alex", "slower-since-eleven", 70.0, False)
+        p.record_attempt("alex", "slower-since-eleven", 100.0, True)
     result = runner.invoke(app, ["progress", "--json"])
     assert result.exit_code == 0, result.output
     (row,) = json.loads(result.stdout)
@@ -70,7 +70,7 @@ def test_a_malformed_findings_file_costs_no_attempt(state: Path, tmp_path: Path)
 
     from edgelab import session
 
-    lab = labs.load_all()["bad-rollout"]
+    lab = labs.load_all()["slower-since-eleven"]
     attempt = labs.draw(lab, store="4523", started_at=datetime.now(UTC))
     run = session.Running(lab.id, attempt, ["bad-rollout-0000"])
     session.state_file("4523").parent.mkdir(parents=True)

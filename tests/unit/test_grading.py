@@ -161,7 +161,7 @@ def test_a_missing_key_step_scores_less_and_names_its_command(tmp_path: Path) ->
         event("get", f"/api/v1/namespaces/pos/pods/{POS_POD}", "13:03:00"),
         event("get", "/api/v1/namespaces/pos/configmaps/pos-config", "13:04:00"),
     ]
-    r = grade(tmp_path, "missing-config-key", "pos/pos-backend", events, MISSING_KEY)
+    r = grade(tmp_path, "lunch-stop", "pos/pos-backend", events, MISSING_KEY)
     missed = [x.item for x in r.missed()]
     assert "previous-logs" in missed
     assert line(r, "previous-logs").command == "kubectl logs <pos-backend pod> -n pos --previous"
@@ -172,7 +172,7 @@ def test_a_missing_key_step_scores_less_and_names_its_command(tmp_path: Path) ->
     assert r.score < 100 and not r.passed
 
     with_previous = events[:3] + logs("pos", POS_POD, "13:03:30", previous=True) + events[3:]
-    assert grade(tmp_path, "missing-config-key", "pos/pos-backend", with_previous, MISSING_KEY).score == 100.0
+    assert grade(tmp_path, "lunch-stop", "pos/pos-backend", with_previous, MISSING_KEY).score == 100.0
 
 
 def test_an_out_of_order_step_scores_less_where_order_matters(tmp_path: Path) -> None:
@@ -242,7 +242,7 @@ def test_refused_requests_do_not_count_but_not_found_does(tmp_path: Path) -> Non
         event("list", "/api/v1/namespaces/pos/events", "13:03:00", code=503),
         event("get", "/api/v1/namespaces/pos/configmaps/pos-config", "13:04:00", code=404),
     ]
-    r = grade(tmp_path, "missing-configmap", "pos/pos-backend", events, MISSING_KEY)
+    r = grade(tmp_path, "try-again-later", "pos/pos-backend", events, MISSING_KEY)
     assert not line(r, "describe-pod").ok and not line(r, "events").ok
     assert line(r, "configmap").ok  # `configmap "pos-config" not found` is an answer
 
@@ -257,7 +257,7 @@ def test_top_is_not_a_listing_and_a_listing_is_not_top(tmp_path: Path) -> None:
     top = event("list", "/apis/metrics.k8s.io/v1beta1/namespaces/pos/pods", "13:01:00")
     r = grade(tmp_path, "pos-down-4523", "payment/payment-processor", [top, *POS_DOWN[1:]], POS_DOWN_FINDINGS)
     assert not line(r, "pos-pods").ok
-    r = grade(tmp_path, "cpu-hog", "pos/pos-backend", [event("list", "/api/v1/namespaces/pos/pods", "13:01:00")],
+    r = grade(tmp_path, "sluggish-registers", "pos/pos-backend", [event("list", "/api/v1/namespaces/pos/pods", "13:01:00")],
               MISSING_KEY)
     assert not line(r, "top-pods").ok
 
@@ -273,8 +273,8 @@ def test_endpoints_of_another_service_do_not_count_but_listing_them_all_does(tmp
 
 
 def test_previous_logs_need_previous(tmp_path: Path) -> None:
-    step = next(s for s in LABS["missing-config-key"].rubric if s.id == "previous-logs")
-    match = grading.matcher(step, attempt("missing-config-key").values)
+    step = next(s for s in LABS["lunch-stop"].rubric if s.id == "previous-logs")
+    match = grading.matcher(step, attempt("lunch-stop").values)
     events = recorded(tmp_path, [*logs("pos", POS_POD, "13:01:00"), *logs("pos", POS_POD, "13:02:00", previous=True),
                                  *logs("pos", "pos-frontend-5f7b9c6d48-abcde", "13:03:00", previous=True)])
     requests = grading.requests(events, "learner", START)
@@ -331,8 +331,8 @@ def test_namespace_answers(answer: str, ok: bool) -> None:
     ("required setting", False), ("", False), ("*", False), (".*", False), ("missing", False),
 ])
 def test_evidence_quotes(quote: str, ok: bool) -> None:
-    values = attempt("missing-config-key").values
-    entries = LABS["missing-config-key"].findings.evidence
+    values = attempt("lunch-stop").values
+    entries = LABS["lunch-stop"].findings.evidence
     assert (grading.evidence_matches([quote], entries, values) is not None) is ok
 
 
@@ -344,8 +344,8 @@ def test_evidence_of_another_target_does_not_match() -> None:
 
 
 def test_image_typo_evidence_is_the_mistyped_image_not_the_right_one() -> None:
-    entries = LABS["image-tag-typo"].findings.evidence
-    values = attempt("image-tag-typo", "pos/pos-backend").values
+    entries = LABS["amber-since-715"].findings.evidence
+    values = attempt("amber-since-715", "pos/pos-backend").values
     typo = 'Failed to pull image "byteedge/pos-backend:2.4.11": rpc error: code = NotFound'
     assert grading.evidence_matches([typo], entries, values)
     assert not grading.evidence_matches(['Pulled image "byteedge/pos-backend:2.4.1"'], entries, values)
@@ -359,20 +359,20 @@ def test_tolerant_findings_score_full(tmp_path: Path) -> None:
     root_cause: Missing ConfigMap Key
     evidence: ["Back-off restarting failed container", "required setting 'api_endpoint' missing"]
     """
-    r = grade(tmp_path, "missing-config-key", "pos/pos-backend", [], tolerant)
+    r = grade(tmp_path, "lunch-stop", "pos/pos-backend", [], tolerant)
     assert all(line(r, item).ok for item in ("namespace", "workload", "pod_state", "root_cause", "evidence"))
     assert line(r, "evidence").got == '"required setting \'api_endpoint\' missing"'
 
 
 def test_empty_answers_score_nothing(tmp_path: Path) -> None:
     empty = 'namespace: ""\nworkload: ""\npod_state: Running\nroot_cause: high-load\nevidence: []\n'
-    r = grade(tmp_path, "missing-config-key", "pos/pos-backend", [], empty)
+    r = grade(tmp_path, "lunch-stop", "pos/pos-backend", [], empty)
     assert sum(x.earned for x in r.lines) == 0
     assert line(r, "workload").command == "kubectl get deployments -n pos"
 
 
 def test_node_findings(tmp_path: Path) -> None:
-    a = attempt("node-failure").with_node("store-4523-worker2")
+    a = attempt("froze-at-1620").with_node("store-4523-worker2")
     findings = """
     namespace: pos
     workload: pos-backend
@@ -381,9 +381,9 @@ def test_node_findings(tmp_path: Path) -> None:
     root_cause: store hardware failure
     evidence: "store-4523-worker2   NotReady   <none>   41m   v1.34.0"
     """
-    r = grade(tmp_path, "node-failure", "", [], findings, a=a)
+    r = grade(tmp_path, "froze-at-1620", "", [], findings, a=a)
     assert line(r, "node").ok and line(r, "evidence").ok and line(r, "root_cause").ok
-    other = grade(tmp_path, "node-failure", "", [], findings, a=a.with_node("store-4523-worker"))
+    other = grade(tmp_path, "froze-at-1620", "", [], findings, a=a.with_node("store-4523-worker"))
     assert not line(other, "node").ok and not line(other, "evidence").ok
 
 
@@ -411,32 +411,32 @@ def rolled_back(revision: int = 3, ready: int = 3) -> dict[str, Any]:
 
 
 def test_a_rollback_scores_the_remediation(tmp_path: Path) -> None:
-    a = attempt("bad-rollout").with_revisions({"pos/pos-backend": 2})
-    r = grade(tmp_path, "bad-rollout", "", BAD_ROLLOUT, BAD_ROLLOUT_FINDINGS, rolled_back(), a=a)
+    a = attempt("slower-since-eleven").with_revisions({"pos/pos-backend": 2})
+    r = grade(tmp_path, "slower-since-eleven", "", BAD_ROLLOUT, BAD_ROLLOUT_FINDINGS, rolled_back(), a=a)
     assert r.score == 100.0 and [x.item for x in r.lines if x.part == "remediation"] == \
         ["deployment-ready", "revision-changed"]
     assert line(r, "deployment-ready").got == "READY 3/3, 3 up to date"
 
 
 def test_no_rollback_does_not_pass(tmp_path: Path) -> None:
-    a = attempt("bad-rollout").with_revisions({"pos/pos-backend": 2})
-    r = grade(tmp_path, "bad-rollout", "", BAD_ROLLOUT[:-1], BAD_ROLLOUT_FINDINGS, rolled_back(revision=2, ready=2), a=a)
+    a = attempt("slower-since-eleven").with_revisions({"pos/pos-backend": 2})
+    r = grade(tmp_path, "slower-since-eleven", "", BAD_ROLLOUT[:-1], BAD_ROLLOUT_FINDINGS, rolled_back(revision=2, ready=2), a=a)
     assert not r.passed
     assert [x.command for x in r.missed()] == ["kubectl rollout undo deployment/pos-backend -n pos"] * 2
     assert line(r, "revision-changed").got == "revision 2 at the start, 2 now"
 
 
 def test_remediation_without_a_snapshot_or_a_baseline(tmp_path: Path) -> None:
-    r = grade(tmp_path, "bad-rollout", "pos/pos-backend", BAD_ROLLOUT, BAD_ROLLOUT_FINDINGS)
+    r = grade(tmp_path, "slower-since-eleven", "pos/pos-backend", BAD_ROLLOUT, BAD_ROLLOUT_FINDINGS)
     assert line(r, "deployment-ready").got == "the store's state was not collected"
-    r = grade(tmp_path, "bad-rollout", "pos/pos-backend", BAD_ROLLOUT, BAD_ROLLOUT_FINDINGS, rolled_back())
+    r = grade(tmp_path, "slower-since-eleven", "pos/pos-backend", BAD_ROLLOUT, BAD_ROLLOUT_FINDINGS, rolled_back())
     assert line(r, "revision-changed").got == "no revision recorded when the lab started"
 
 
 def test_scaling_back_up_needs_every_replica(tmp_path: Path) -> None:
     state = {"deployments": {"pos/pos-backend": {"replicas": 1, "ready": 1, "updated": 1, "revision": 1}},
              "endpoints": {"pos/pos-backend-service": 1}}
-    r = grade(tmp_path, "all-pods-down", "pos/pos-backend", [], MISSING_KEY, state)
+    r = grade(tmp_path, "unavailable-at-1202", "pos/pos-backend", [], MISSING_KEY, state)
     assert not line(r, "deployment-ready").ok and line(r, "endpoints-present").ok
     assert line(r, "deployment-ready").command == "kubectl scale deployment/pos-backend -n pos --replicas=3"
 

@@ -104,12 +104,12 @@ def test_the_pass_mark_needs_the_root_cause_and_the_remediation(lab_id: str) -> 
 
 
 def test_node_failure_says_it_needs_two_nodes_and_expects_the_node() -> None:
-    lab = LABS["node-failure"]
+    lab = LABS["froze-at-1620"]
     assert lab.min_nodes >= 2 and lab.findings.node == "{node}"
 
 
 def test_bad_rollout_asks_for_a_rollback() -> None:
-    goals = {g.check for g in LABS["bad-rollout"].remediation.goals}  # type: ignore[union-attr]
+    goals = {g.check for g in LABS["slower-since-eleven"].remediation.goals}  # type: ignore[union-attr]
     assert {"deployment-ready", "revision-changed"} <= goals
 
 
@@ -193,19 +193,19 @@ def test_every_lab_root_cause_is_in_the_vocabulary() -> None:
 
 
 def test_an_attempt_round_trips_through_json() -> None:
-    lab = LABS["node-failure"]
+    lab = LABS["froze-at-1620"]
     a = labs.draw(lab, started_at=START, store="9105").with_node("store-9105-worker").with_revisions({"pos/pos-backend": 2})
     assert a.node == "store-9105-worker" and a.values["store"] == "9105"
     assert labs.Attempt.from_dict(yaml.safe_load(yaml.safe_dump(a.to_dict()))) == a
 
 
 def test_node_unknown_until_the_operator_picks_it() -> None:
-    assert labs.draw(LABS["node-failure"], started_at=START).node is None
+    assert labs.draw(LABS["froze-at-1620"], started_at=START).node is None
 
 
 def test_a_target_the_lab_does_not_allow_is_refused() -> None:
     with pytest.raises(labs.LabError, match="not allowed"):
-        labs.draw(LABS["missing-secret"], targets=["pos/pos-backend"])
+        labs.draw(LABS["no-order-completes"], targets=["pos/pos-backend"])
 
 
 # --- malformed labs -------------------------------------------------------------------------------------
@@ -285,6 +285,7 @@ def test_the_sample_is_valid(tmp_path: Path) -> None:
     ({"findings.evidence": ["re:(unclosed"]}, "findings.evidence[0]", "not a valid regex"),
     ({"ticket": "Store #{store}: the pods crash since the ConfigMap lost a key."}, "ticket", "gives the cause away"),
     ({"ticket": "Store #{store}: {workload} stopped working at noon."}, "ticket", "may use only {store}"),
+    ({"title": "Roll back the bad rollout"}, "title", "gives the cause away (bad rollout"),
     ({"rubric.1.use": "tea-break"}, "rubric[1].use", "unknown shared step 'tea-break'"),
 ])
 def test_schema_errors_name_file_and_field(tmp_path: Path, changes: dict[str, Any], where: str, rule: str) -> None:
@@ -293,6 +294,15 @@ def test_schema_errors_name_file_and_field(tmp_path: Path, changes: dict[str, An
         labs.load(path)
     assert isinstance(err.value, EdgelabError)
     assert any(p.startswith(f"{path}: {where}") and rule in p for p in err.value.problems), err.value.problems
+
+
+def test_an_id_that_names_the_cause_is_refused(tmp_path: Path) -> None:
+    """`lab start missing-secret` would tell the learner the answer before the ticket does."""
+    path = write(tmp_path, {**VALID, "id": "missing-secret"}, name="missing-secret")
+    with pytest.raises(labs.LabError) as err:
+        labs.load(path)
+    assert any(p.startswith(f"{path}: id: gives the cause away (missing secret") for p in err.value.problems), \
+        err.value.problems
 
 
 def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:

@@ -44,32 +44,32 @@ def test_summary_per_learner_and_lab(db: progress.Progress) -> None:
 def test_attempts_survive_a_reopen(tmp_path: Path) -> None:
     path = tmp_path / "progress.sqlite"
     with progress.Progress(path) as p:
-        first = p.record_attempt("ana", "cpu-hog", 60.0, False, T0)
+        first = p.record_attempt("ana", "sluggish-registers", 60.0, False, T0)
     with progress.Progress(path) as p:
-        second = p.record_attempt("ana", "cpu-hog", 90.0, True, T0 + timedelta(minutes=5))
+        second = p.record_attempt("ana", "sluggish-registers", 90.0, True, T0 + timedelta(minutes=5))
         assert second == first + 1
-        assert [(a["score"], a["passed"]) for a in p.attempts("ana", "cpu-hog")] == [(60.0, False), (90.0, True)]
+        assert [(a["score"], a["passed"]) for a in p.attempts("ana", "sluggish-registers")] == [(60.0, False), (90.0, True)]
 
 
 def test_times_are_stored_in_utc(db: progress.Progress) -> None:
-    db.record_attempt("ana", "cpu-hog", 60.0, False, datetime(2026, 11, 25, 14, 0, tzinfo=UTC).astimezone())
-    db.record_attempt("ana", "cpu-hog", 60.0, False, datetime(2026, 11, 25, 15, 0))  # naive: UTC
-    assert [a["at"] for a in db.attempts("ana", "cpu-hog")] == ["2026-11-25T14:00:00+00:00", "2026-11-25T15:00:00+00:00"]
+    db.record_attempt("ana", "sluggish-registers", 60.0, False, datetime(2026, 11, 25, 14, 0, tzinfo=UTC).astimezone())
+    db.record_attempt("ana", "sluggish-registers", 60.0, False, datetime(2026, 11, 25, 15, 0))  # naive: UTC
+    assert [a["at"] for a in db.attempts("ana", "sluggish-registers")] == ["2026-11-25T14:00:00+00:00", "2026-11-25T15:00:00+00:00"]
 
 
 def test_an_interrupted_write_leaves_nothing(db: progress.Progress) -> None:
-    db.record_attempt("ana", "cpu-hog", 60.0, False, T0)
+    db.record_attempt("ana", "sluggish-registers", 60.0, False, T0)
     with pytest.raises(KeyboardInterrupt), db.transaction() as tx:
         tx.execute("INSERT INTO attempts (learner, lab, score, passed, at) VALUES ('ana', 'cpu-hog', 99, 1, 'x')")
         raise KeyboardInterrupt  # e.g. Ctrl-C between two statements
     assert [s.attempts for s in db.summary()] == [1]
-    db.record_attempt("ana", "cpu-hog", 80.0, True, T0)  # and the database is usable afterwards
+    db.record_attempt("ana", "sluggish-registers", 80.0, True, T0)  # and the database is usable afterwards
     assert [s.attempts for s in db.summary()] == [2]
 
 
 def test_an_invalid_attempt_is_refused_whole(db: progress.Progress) -> None:
     with pytest.raises(sqlite3.IntegrityError):
-        db.record_attempt("ana", "cpu-hog", 150.0, True, T0)
+        db.record_attempt("ana", "sluggish-registers", 150.0, True, T0)
     assert db.summary() == []
 
 
@@ -104,13 +104,13 @@ def results() -> list[grading.Result]:
                                  "evidence: []\n")
     state = {"deployments": {"pos/pos-backend": {"replicas": 3, "ready": 3, "updated": 3, "revision": 2}},
              "endpoints": {"pos/pos-backend-service": 3}}
-    lab = all_labs["all-pods-down"]
+    lab = all_labs["unavailable-at-1202"]
     a = labs.draw(lab, started_at=T0)
     events = [{"user": {"username": "learner"}, "verb": "list", "requestURI": "/api/v1/namespaces/pos/pods",
                "objectRef": {"resource": "pods", "namespace": "pos"}, "requestReceivedTimestamp": f"2026-11-25T13:0{i}:00Z",
                "responseStatus": {"code": 200}} for i in range(1, 3)]
     passed = grading.grade(lab, a, events, good, state)
-    failed = grading.grade(all_labs["crash-on-start"], labs.draw(all_labs["crash-on-start"], started_at=T0,
+    failed = grading.grade(all_labs["amber-since-six"], labs.draw(all_labs["amber-since-six"], started_at=T0,
                                                                  targets=["pos/pos-backend"]), [], bad)
     return [passed, failed]
 
@@ -119,10 +119,10 @@ def test_record_a_graded_result(db: progress.Progress) -> None:
     passed, failed = results()
     db.record("ana", passed, T0)
     db.record("ana", failed, T0)
-    (stored,) = db.attempts("ana", "all-pods-down")
+    (stored,) = db.attempts("ana", "unavailable-at-1202")
     assert stored["result"]["expected"]["findings"]["workload"] == "pos-backend"
     assert stored["score"] == passed.score
-    assert [(s.lab, s.passed) for s in db.summary()] == [("all-pods-down", passed.passed), ("crash-on-start", False)]
+    assert [(s.lab, s.passed) for s in db.summary()] == [("amber-since-six", False), ("unavailable-at-1202", passed.passed)]
 
 
 def test_junit_one_case_per_lab_failure_text_is_the_feedback(tmp_path: Path) -> None:
@@ -135,11 +135,11 @@ def test_junit_one_case_per_lab_failure_text_is_the_feedback(tmp_path: Path) -> 
     assert suite is not None
     assert (root.get("tests"), root.get("failures")) == ("2", str(int(not passed.passed) + 1))
     cases = {c.get("name"): c for c in suite.findall("testcase")}
-    assert set(cases) == {"all-pods-down", "crash-on-start"}
-    failure = cases["crash-on-start"].find("failure")
+    assert set(cases) == {"unavailable-at-1202", "amber-since-six"}
+    failure = cases["amber-since-six"].find("failure")
     assert failure is not None and failure.text == failed.feedback()
     assert failure.get("message") == f"{failed.score:g}% < 85%"
     assert "try: kubectl" in (failure.text or "")
-    assert cases["crash-on-start"].findtext("system-out") == failed.explain()
-    props = {p.get("name"): p.get("value") for p in cases["crash-on-start"].iter("property")}
+    assert cases["amber-since-six"].findtext("system-out") == failed.explain()
+    props = {p.get("name"): p.get("value") for p in cases["amber-since-six"].iter("property")}
     assert props == {"score": f"{failed.score:g}", "threshold": "85", "points": "0"}
