@@ -18,14 +18,13 @@ from typing import Any
 
 from kubernetes import client, config
 
+from edgelab_operator import GROUP, NAMESPACE, PLURAL, VERSION
 from edgelab_operator import catalogue as cat
 
 from .errors import EdgelabError
 
 REPO = Path(__file__).resolve().parents[2]
 OPERATOR_MANIFESTS = REPO / "manifests" / "operator"
-NAMESPACE = "edgelab-system"
-GROUP, VERSION, PLURAL = "edgelab.io", "v1alpha1", "faults"
 Say = Callable[[str], None]
 
 

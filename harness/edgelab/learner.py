@@ -26,6 +26,8 @@ from pathlib import Path
 
 import yaml
 
+from edgelab_operator import NAMESPACE
+
 from .cluster import Kubectl
 from .errors import ClusterError
 
@@ -38,7 +40,7 @@ GROUP = "byteedge:incident-managers"
 # The namespaces the learner works in (the RoleBindings of RBAC), and the
 # lab's own one, which it must not read.
 STORE_NAMESPACES = ("pos", "payment", "order", "observability")
-LAB_NAMESPACE = "edgelab-system"
+LAB_NAMESPACE = NAMESPACE  # edgelab_operator.NAMESPACE: the operator, its Faults, the lab marker
 CONTEXT = "store"
 SIGNER = "kubernetes.io/kube-apiserver-client"
 EXPIRATION = timedelta(days=7)

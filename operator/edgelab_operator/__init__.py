@@ -1,2 +1,9 @@
-"""edgelab's fault operator (kopf). Its handlers arrive with the fault issue;
-the package exists now so the image build and packaging have their final shape."""
+"""edgelab's fault operator (kopf): Fault custom resources in, exact reverts out.
+
+The names of the Fault resource live here, once: the operator, its node agent and
+the harness's client (`edgelab.faults`) import them; manifests/operator/crd.yaml
+declares the same (a unit test keeps them equal).
+"""
+
+GROUP, VERSION, PLURAL = "edgelab.io", "v1alpha1", "faults"
+NAMESPACE = "edgelab-system"  # the operator, the Faults and the node agents live here

@@ -18,6 +18,8 @@ from typing import Any
 
 from kubernetes import client, config
 
+from . import GROUP, PLURAL, VERSION
+
 log = logging.getLogger("edgelab.agent")
 HOST = ["nsenter", "-t", "1", "-m", "-u", "-i", "-n", "-p", "--"]
 
@@ -31,7 +33,7 @@ def kubelet(action: str) -> None:
 
 def fault_active(api: client.CustomObjectsApi, namespace: str, name: str, uid: str) -> bool:
     try:
-        obj: Any = api.get_namespaced_custom_object("edgelab.io", "v1alpha1", namespace, "faults", name)
+        obj: Any = api.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
     except client.ApiException as e:
         if e.status == 404:
             return False

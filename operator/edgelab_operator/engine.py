@@ -28,6 +28,7 @@ from kubernetes import client
 from kubernetes.dynamic import DynamicClient
 from kubernetes.dynamic.exceptions import ConflictError, NotFoundError
 
+from . import NAMESPACE
 from . import catalogue as cat
 
 log = logging.getLogger("edgelab.faults")
@@ -127,7 +128,7 @@ def touched_objects(changes: list[dict[str, Any]], namespace: str, workload: str
 
 
 class Engine:
-    def __init__(self, api: client.ApiClient, agent_image: str = "", namespace: str = "edgelab-system") -> None:
+    def __init__(self, api: client.ApiClient, agent_image: str = "", namespace: str = NAMESPACE) -> None:
         self.api = api
         self.dyn = DynamicClient(api)
         self.catalogue = cat.load()

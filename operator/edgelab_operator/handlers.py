@@ -23,11 +23,12 @@ from typing import Any
 import kopf
 from kubernetes import client, config
 
+from . import GROUP, PLURAL, VERSION
+from . import NAMESPACE as DEFAULT_NAMESPACE
 from . import catalogue as cat
 from .engine import Engine
 
-GROUP, VERSION, PLURAL = "edgelab.io", "v1alpha1", "faults"
-NAMESPACE = os.environ.get("FAULT_NAMESPACE", "edgelab-system")
+NAMESPACE = os.environ.get("FAULT_NAMESPACE", DEFAULT_NAMESPACE)
 _engine: Engine | None = None
 _plan_lock = threading.Lock()
 log = logging.getLogger("edgelab.operator")

@@ -41,3 +41,13 @@ def test_the_operator_runs_unprivileged_and_never_on_a_worker() -> None:
     assert spec["containers"][0]["securityContext"]["allowPrivilegeEscalation"] is False
     # a node-failure fault stops a worker's kubelet: the operator must not be on it
     assert "node-role.kubernetes.io/control-plane" in spec["nodeSelector"]
+
+
+def test_the_crd_and_the_code_name_the_fault_resource_alike() -> None:
+    import edgelab_operator as op
+
+    crd = yaml.safe_load((OPERATOR.parent / "crd.yaml").read_text())
+    assert (crd["spec"]["group"], crd["spec"]["names"]["plural"]) == (op.GROUP, op.PLURAL)
+    assert [v["name"] for v in crd["spec"]["versions"] if v["storage"]] == [op.VERSION]
+    deploy = next(o for o in objects() if o["kind"] == "Deployment")
+    assert deploy["metadata"]["namespace"] == op.NAMESPACE
