@@ -22,7 +22,7 @@ from waiting import Unmet, wait_for
 from edgelab import faults as faultlib
 from edgelab import store as storelib
 from edgelab_operator import catalogue as cat
-from edgelab_operator.engine import clean
+from edgelab_operator.engine import Engine
 
 STORE = os.environ.get("EDGELAB_FAULT_STORE", "9105")  # another id reuses a store you keep, with:
 KEEP = os.environ.get("EDGELAB_KEEP_STORE") == "1"      # leave the store up after the tests
@@ -246,24 +246,8 @@ def store_healthy(s: Store) -> Any:
 
 
 def differences(s: Store, snapshots: list[dict[str, Any]]) -> list[str]:
-    api = s.core.api_client
-    from kubernetes.dynamic import DynamicClient
-    from kubernetes.dynamic.exceptions import NotFoundError
-
-    from edgelab_operator.engine import API_VERSIONS
-
-    dyn = DynamicClient(api)
-    out = []
-    for snap in snapshots:
-        res = dyn.resources.get(api_version=API_VERSIONS[snap["kind"]], kind=snap["kind"])
-        try:
-            now = clean(res.get(name=snap["name"], namespace=snap["namespace"]).to_dict())
-        except NotFoundError:
-            now = None
-        before = json.loads(snap["object"]) if snap.get("object") else None
-        if now != before:
-            out.append(f"{snap['kind']}/{snap['namespace']}/{snap['name']}")
-    return out
+    """The operator's own definition of "equal to its snapshot" (what its revert promises)."""
+    return Engine(s.core.api_client).differences({"snapshots": snapshots})
 
 
 def inject_and_clear(s: Store, fault_type: str, **kw: Any) -> dict[str, Any]:
