@@ -400,10 +400,7 @@ def lab_show(lab_id: Annotated[str, typer.Argument(metavar="ID")], as_json: Json
     from . import labs as labslib
 
     try:
-        found = labslib.load_all()
-        if lab_id not in found:
-            raise labslib.LabError([f"unknown lab {lab_id!r}; `edgelab lab list` shows them"])
-        lab = found[lab_id]
+        lab = labslib.get(lab_id)
     except Exception as exc:  # wrapped once here: one line, traceback with --debug
         raise _fail(exc) from exc
     objectives = ["find where the problem is (namespace, workload) and the pods' state",

@@ -455,6 +455,21 @@ def load(path: Path, shared: Mapping[str, dict[str, Any]] | None = None) -> Lab:
     return lab
 
 
+class UnknownLab(EdgelabError):
+    """No lab has this id."""
+
+    def __init__(self, lab_id: str) -> None:
+        super().__init__(f"unknown lab {lab_id!r}; `edgelab lab list` shows them")
+
+
+def get(lab_id: str, labs_dir: Path = LABS) -> Lab:
+    """One lab by id (its file name), checked as `load_all` checks it; UnknownLab when there is none."""
+    path = Path(labs_dir) / f"{lab_id}.yaml"
+    if not re.fullmatch(r"[a-z0-9][a-z0-9-]*", lab_id) or not path.is_file():  # no `_steps`, no `../x`
+        raise UnknownLab(lab_id)
+    return load(path)
+
+
 def load_all(labs_dir: Path = LABS) -> dict[str, Lab]:
     """Every lab of `labs_dir` by id; raise LabError listing the problems of every file."""
     labs_dir = Path(labs_dir)

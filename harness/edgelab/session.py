@@ -122,17 +122,18 @@ def revisions(api: client.ApiClient, targets: list[str]) -> dict[str, int]:
     out = {}
     for t in targets:
         ns, name = t.split("/")
-        d: Any = apps.read_namespaced_deployment(name, ns)
-        out[t] = int((d.metadata.annotations or {}).get("deployment.kubernetes.io/revision", "0"))
+        out[t] = _revision(apps.read_namespaced_deployment(name, ns))
     return out
+
+
+def _revision(deployment: Any) -> int:
+    """The deployment's rollout revision, as `kubectl rollout history` counts it (0 before the first)."""
+    return int((deployment.metadata.annotations or {}).get("deployment.kubernetes.io/revision", "0"))
 
 
 def start(store: str, lab_id: str, artifacts: Artifacts, say: Say = lambda _: None,
           targets: list[str] | None = None, rng: random.Random | None = None) -> tuple[labs.Lab, Running]:
-    all_labs = labs.load_all()
-    if lab_id not in all_labs:
-        raise SessionError(f"unknown lab {lab_id!r}; `edgelab lab list` shows them")
-    lab = all_labs[lab_id]
+    lab = labs.get(lab_id)
     api = _api(store)
     nodes = len(client.CoreV1Api(api).list_node().items)
     if nodes < lab.min_nodes:
@@ -166,7 +167,7 @@ def start(store: str, lab_id: str, artifacts: Artifacts, say: Say = lambda _: No
 def hint(store: str) -> tuple[str, int, int]:
     """The next hint: (text, its number, how many there are)."""
     run = _need(store)
-    lab = labs.load_all()[run.lab]
+    lab = labs.get(run.lab)
     if not lab.hints:
         raise SessionError(f"lab {run.lab} has no hints")
     n = min(run.hints_shown + 1, len(lab.hints))
@@ -192,7 +193,7 @@ def remediation_state(api: client.ApiClient) -> dict[str, Any]:
             st = d.status
             state["deployments"][f"{ns}/{d.metadata.name}"] = {
                 "replicas": d.spec.replicas, "ready": st.ready_replicas or 0, "updated": st.updated_replicas or 0,
-                "revision": int((d.metadata.annotations or {}).get("deployment.kubernetes.io/revision", "0"))}
+                "revision": _revision(d)}
         endpoints: list[Any] = core.list_namespaced_endpoints(ns).items
         for ep in endpoints:
             state["endpoints"][f"{ns}/{ep.metadata.name}"] = sum(len(s.addresses or []) for s in ep.subsets or [])
@@ -203,7 +204,7 @@ def submit(store: str, answer: grading.Answer, artifacts: Artifacts, learner: st
            db: Path | None = None, say: Say = lambda _: None) -> grading.Result:
     """Grade the running attempt, record it, clear its faults. The findings are parsed before (no attempt lost)."""
     run = _need(store)
-    lab = labs.load_all()[run.lab]
+    lab = labs.get(run.lab)
     api = _api(store)
     state = remediation_state(api)  # before anything is cleared
     events = audit.read_events(storelib.paths(store).audit_log, since=run.attempt.started_at)

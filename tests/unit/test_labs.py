@@ -340,3 +340,13 @@ def test_load_all_reports_every_file(tmp_path: Path) -> None:
 def test_load_all_skips_underscore_files(tmp_path: Path) -> None:
     write(tmp_path, VALID)
     assert list(labs.load_all(tmp_path)) == ["sample"]
+
+
+@pytest.mark.parametrize("lab_id", ["no-such-lab", "_steps", "../labs/pos-down-4523", ""])
+def test_get_knows_only_lab_files(lab_id: str) -> None:
+    with pytest.raises(labs.UnknownLab, match="`edgelab lab list` shows them"):
+        labs.get(lab_id)
+
+
+def test_get_loads_one_lab_as_load_all_does() -> None:
+    assert labs.get("pos-down-4523") == LABS["pos-down-4523"]
