@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -458,30 +459,55 @@ def lab_start(
 
 @lab_app.command("hint")
 def lab_hint(store: StoreOpt) -> None:
-    """The next hint of the running lab."""
+    """The next hint of the running lab; each one shown takes a few percent off the score (the lab says how many)."""
     from . import session
 
     try:
-        text, n, total = session.hint(store)
+        text, n, total, cost = session.hint(store)
     except Exception as exc:  # wrapped once here: one line, traceback with --debug
         raise _fail(exc) from exc
-    out.print(f"hint {n}/{total}: {text}")
+    out.print(f"hint {n}/{total}: {text}", markup=False, soft_wrap=True)
+    if cost:
+        err.print(f"(hints shown so far cost {n * cost:g}% of the score)")
     raise typer.Exit(0)
 
 
 def _prompt_findings() -> str:
-    from . import labs as labslib
+    """Ask for each finding on the terminal (prompts on stderr, so `--json` output stays clean).
 
-    err.print("Your findings (see `edgelab lab submit --help` for a findings file instead).")
-    answers = {
-        "namespace": typer.prompt("namespace where the problem is"),
-        "workload": typer.prompt("deployment (or one of its pods)"),
-        "pod_state": typer.prompt(f"pod state ({', '.join(labslib.POD_STATES)})"),
-        "root_cause": typer.prompt("root cause (`edgelab lab causes` lists them)"),
-        "evidence": [typer.prompt("evidence: paste the log line or event message that shows it")],
-    }
+    A pod state or root cause outside the vocabulary is asked again at once, with the
+    choices; evidence takes one quote per line until an empty line; node may stay empty.
+    """
     import yaml
 
+    from . import grading
+    from . import labs as labslib
+
+    def known(lookup: Callable[[str], str | None], choices: str) -> Callable[[str], str]:
+        def check(value: str) -> str:
+            if lookup(value) is None:
+                raise typer.BadParameter(f"{value!r} is not one of: {choices}")
+            return value
+        return check
+
+    def ask(text: str, **kw: Any) -> str:
+        return str(typer.prompt(text, err=True, **kw)).strip()
+
+    err.print("Your findings (or write them to a file: `edgelab lab submit --findings FILE`).")
+    answers: dict[str, Any] = {
+        "namespace": ask("namespace where the problem is"),
+        "workload": ask("deployment (or one of its pods)"),
+        "pod_state": ask(f"pod state ({', '.join(labslib.POD_STATES)})",
+                         value_proc=known(labslib.pod_state, ", ".join(labslib.POD_STATES))),
+        "root_cause": ask("root cause (`edgelab lab causes` lists them)",
+                          value_proc=known(labslib.root_cause, ", ".join(labslib.ROOT_CAUSES))),
+    }
+    evidence = [ask("evidence: paste the log line or event message that shows it")]
+    while len(evidence) < grading.MAX_EVIDENCE and (more := ask("more evidence (empty line: done)", default="", show_default=False)):
+        evidence.append(more)
+    answers["evidence"] = evidence
+    if node := ask("node, if one is involved (empty line: none)", default="", show_default=False):
+        answers["node"] = node
     return yaml.safe_dump(answers)
 
 

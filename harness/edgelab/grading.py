@@ -281,14 +281,19 @@ class Result:
     passed: bool
     points: int  # the lab's points when passed, else 0
     expected: Mapping[str, Any]  # what this attempt expected (its drawn target filled in)
+    hints_shown: int = 0
+    hint_penalty: float = 0.0  # percentage points taken off for the hints shown
+
+    def _score_text(self) -> str:
+        less = f" less {self.hint_penalty:g}% for {self.hints_shown} hint(s)" if self.hints_shown else ""
+        return f"{self.score:g}% ({self.earned}/{self.possible} points{less}; pass mark {self.threshold:g}%)"
 
     def missed(self) -> list[Line]:
         return [line for line in self.lines if not line.ok]
 
     def feedback(self) -> str:
         """Each missed item and the command that would have revealed it; what a JUnit failure carries."""
-        head = (f"{self.lab}: {'passed' if self.passed else 'not passed'} with {self.score:g}% "
-                f"({self.earned}/{self.possible} points; pass mark {self.threshold:g}%)")
+        head = f"{self.lab}: {'passed' if self.passed else 'not passed'} with {self._score_text()}"
         missed = [f"- {m.part}: {m.description} ({m.earned}/{m.possible}): got {m.got}; expected {m.expected}"
                   + (f" [{m.note}]" if m.note else "") + (f"\n  try: {m.command}" if m.command else "")
                   for m in self.missed()]
@@ -304,8 +309,9 @@ class Result:
                 out += [f"  {'✓' if x.ok else '✗'} {x.description} ({x.earned}/{x.possible}): got {x.got}"
                         + ("" if x.ok else f"; expected {x.expected}") + (f" [{x.note}]" if x.note else "")
                         + (f"\n      try: {x.command}" if x.command else "") for x in lines]
-        out.append(f"score {self.score:g}% ({self.earned}/{self.possible}); pass mark {self.threshold:g}%: "
-                   f"{'PASSED' if self.passed else 'NOT PASSED'}, {self.points} points")
+        if self.hints_shown:
+            out.append(f"hints: {self.hints_shown} shown, -{self.hint_penalty:g}%")
+        out.append(f"score {self._score_text()}: {'PASSED' if self.passed else 'NOT PASSED'}, {self.points} points")
         return "\n".join(out)
 
     def to_dict(self) -> dict[str, Any]:
@@ -444,8 +450,8 @@ def expected(lab: Lab, attempt: Attempt) -> dict[str, Any]:
 
 
 def grade(lab: Lab, attempt: Attempt, events: Iterable[dict[str, Any]], findings: Answer,
-          remediation_state: Mapping[str, Any] | None = None) -> Result:
-    """Grade one attempt.
+          remediation_state: Mapping[str, Any] | None = None, hints_shown: int = 0) -> Result:
+    """Grade one attempt; each hint shown takes the lab's `hint_cost` percentage points off the score.
 
     `events`: audit events as `audit.read_events` returns them (any users, any
     time: only the attempt's user since its start count). `remediation_state`:
@@ -458,7 +464,9 @@ def grade(lab: Lab, attempt: Attempt, events: Iterable[dict[str, Any]], findings
     lines = (*_investigation(lab, attempt, reqs), *_findings(lab, attempt, findings),
              *_remediation(lab, attempt, remediation_state))
     earned, possible = sum(x.earned for x in lines), sum(x.possible for x in lines)
-    score = round(100 * earned / possible, 1) if possible else 0.0
+    raw = 100 * earned / possible if possible else 0.0
+    penalty = round(min(raw, lab.hint_cost * hints_shown), 1)
+    score = round(raw - penalty, 1)
     passed = score >= lab.pass_threshold
     return Result(lab.id, lab.title, lines, earned, possible, score, lab.pass_threshold, passed,
-                  lab.points if passed else 0, expected(lab, attempt))
+                  lab.points if passed else 0, expected(lab, attempt), hints_shown, penalty)

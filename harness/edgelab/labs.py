@@ -265,6 +265,7 @@ class Lab(_Model):
     rubric: list[Step] = Field(min_length=1)
     remediation: Remediation | None = None
     hints: list[Text] = Field(default_factory=list)
+    hint_cost: Annotated[float, Field(ge=0, le=100)] = 5  # percentage points off the score per hint shown
 
 
 class LabError(EdgelabError):

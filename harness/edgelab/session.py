@@ -164,8 +164,11 @@ def start(store: str, lab_id: str, artifacts: Artifacts, say: Say = lambda _: No
     return lab, run
 
 
-def hint(store: str) -> tuple[str, int, int]:
-    """The next hint: (text, its number, how many there are)."""
+def hint(store: str) -> tuple[str, int, int, float]:
+    """The next hint: (text, its number, how many there are, what each costs in percentage points).
+
+    Asking again after the last one shows the last one again, at no further cost.
+    """
     run = _need(store)
     lab = labs.get(run.lab)
     if not lab.hints:
@@ -173,7 +176,7 @@ def hint(store: str) -> tuple[str, int, int]:
     n = min(run.hints_shown + 1, len(lab.hints))
     run.hints_shown = n
     _save(store, run)
-    return labs.fill(lab.hints[n - 1], run.attempt.values), n, len(lab.hints)
+    return labs.fill(lab.hints[n - 1], run.attempt.values), n, len(lab.hints), lab.hint_cost
 
 
 def _need(store: str) -> Running:
@@ -208,7 +211,7 @@ def submit(store: str, answer: grading.Answer, artifacts: Artifacts, learner: st
     api = _api(store)
     state = remediation_state(api)  # before anything is cleared
     events = audit.read_events(storelib.paths(store).audit_log, since=run.attempt.started_at)
-    result = grading.grade(lab, run.attempt, events, answer, state)
+    result = grading.grade(lab, run.attempt, events, answer, state, hints_shown=run.hints_shown)
     with progress.Progress(db) as p:
         p.record(learner, result)
     say("restoring the store")

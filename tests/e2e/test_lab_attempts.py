@@ -180,7 +180,11 @@ def test_shortcuts_are_refused_with_the_reason(lab_store: Lab) -> None:
 @pytest.mark.e2e
 @pytest.mark.timeout(600)
 def test_the_cli_grades_passes_and_failures_with_reports(lab_store: Lab, tmp_path: Path) -> None:
-    """`lab start` / `lab submit --findings --json --junit` / `progress`: exit 0 only on a pass."""
+    """`lab start` / `lab hint` / `lab submit [--findings] --json --junit` / `progress`: exit 0 only on a pass.
+
+    The passing attempt takes one hint (its cost comes off the score) and submits a file;
+    the failing one answers the interactive prompts, a mistyped root cause asked again.
+    """
     import json
     import xml.etree.ElementTree as ET
 
@@ -203,15 +207,29 @@ def test_the_cli_grades_passes_and_failures_with_reports(lab_store: Lab, tmp_pat
         exp = grading.expected(lab, run.attempt)
         evidence = investigate(s, lab, run.attempt, symptom_budget(lab))
         f = exp["findings"]
-        findings = {"namespace": f["namespace"], "workload": f["workload"], "pod_state": f["pod_state"][0],
-                    "root_cause": f["root_cause"][0] if right else "image-typo", "evidence": [evidence]}
-        path, report = tmp_path / f"findings-{right}.yaml", tmp_path / f"junit-{right}.xml"
-        path.write_text(yaml.safe_dump(findings))
-        submitted = runner.invoke(app, ["lab", "submit", "--store", s.store, "--findings", str(path), "--json",
-                                        "--junit", str(report), "--learner", learner])
-        result = json.loads(submitted.stdout)
+        report = tmp_path / f"junit-{right}.xml"
+        args = ["lab", "submit", "--store", s.store, "--json", "--junit", str(report), "--learner", learner]
+        if right:
+            hinted = runner.invoke(app, ["lab", "hint", "--store", s.store])
+            assert hinted.exit_code == 0 and hinted.stdout.startswith("hint 1/"), hinted.output
+            path = tmp_path / "findings.yaml"
+            path.write_text(yaml.safe_dump({"namespace": f["namespace"], "workload": f["workload"],
+                                            "pod_state": f["pod_state"][0], "root_cause": f["root_cause"][0],
+                                            "evidence": [evidence]}))
+            submitted = runner.invoke(app, [*args, "--findings", str(path)])
+        else:
+            typed = [f["namespace"], f["workload"], f["pod_state"][0], "gremlins", "typo in image tag", evidence, "", ""]
+            submitted = runner.invoke(app, args, input="\n".join(typed) + "\n")
+            assert "'gremlins' is not one of" in submitted.stderr, submitted.output
         assert submitted.exit_code == (0 if right else 1), submitted.output
-        assert result["passed"] is right and (result["score"] == 100) is right
+        result = json.loads(submitted.stdout.splitlines()[-1])  # after CliRunner's echo of the typed lines
+        assert result["passed"] is right, result
+        if right:
+            assert result["score"] == 100 - lab.hint_cost and result["hints_shown"] == 1, result
+        else:
+            assert result["score"] < 100, result
+            cause = next(x for x in result["lines"] if x["item"] == "root_cause")
+            assert not cause["ok"] and "image-typo" in cause["got"], cause
         case = ET.parse(report).getroot().find(".//testcase")
         assert case is not None and case.get("name") == "pos-down-4523"
         failure = case.find("failure")
@@ -221,4 +239,5 @@ def test_the_cli_grades_passes_and_failures_with_reports(lab_store: Lab, tmp_pat
         outcomes.append(result["score"])
     shown = runner.invoke(app, ["progress", "--learner", learner, "--json"])
     (row,) = json.loads(shown.stdout)
-    assert row["attempts"] == 2 and row["best_score"] == 100 and row["passed"] and row["pass_rate"] == 50
+    assert row["attempts"] == 2 and row["best_score"] == 100 - LABS["pos-down-4523"].hint_cost
+    assert row["passed"] and row["pass_rate"] == 50

@@ -84,3 +84,54 @@ def test_a_malformed_findings_file_costs_no_attempt(state: Path, tmp_path: Path)
     assert session.running("4523") == run  # still running, nothing recorded
     with progress.Progress() as p:
         assert p.summary() == []
+
+
+def _running(lab_id: str) -> object:
+    from datetime import UTC, datetime
+
+    from edgelab import session
+
+    lab = labs.load_all()[lab_id]
+    run = session.Running(lab.id, labs.draw(lab, store="4523", started_at=datetime.now(UTC)), ["f-0000"])
+    session.state_file("4523").parent.mkdir(parents=True, exist_ok=True)
+    session.state_file("4523").write_text(json.dumps(run.to_dict()))
+    return run
+
+
+def test_hints_come_in_order_and_say_what_they_cost(state: Path) -> None:
+    from edgelab import session
+
+    _running("slower-since-eleven")
+    lab = labs.load_all()["slower-since-eleven"]
+    shown = [runner.invoke(app, ["lab", "hint", "--store", "4523"]) for _ in range(len(lab.hints) + 1)]
+    assert all(r.exit_code == 0 for r in shown), [r.output for r in shown]
+    assert [r.stdout.split(":")[0] for r in shown] == [f"hint {min(i, len(lab.hints))}/{len(lab.hints)}"
+                                                       for i in range(1, len(lab.hints) + 2)]
+    assert lab.hints[0] in shown[0].stdout and lab.hints[-1] in shown[-1].stdout
+    assert f"cost {lab.hint_cost:g}% of the score" in shown[0].stderr
+    assert f"cost {len(lab.hints) * lab.hint_cost:g}%" in shown[-1].stderr  # the last again: no further cost
+    run = session.running("4523")
+    assert run is not None and run.hints_shown == len(lab.hints)
+
+
+def test_findings_prompts_ask_again_until_the_answer_is_in_the_vocabulary() -> None:
+    """`lab submit` without --findings: what the prompts collect is a findings file's content."""
+    import typer
+
+    from edgelab import cli, grading
+
+    prompt_app = typer.Typer()
+
+    @prompt_app.command()
+    def ask() -> None:
+        print("---\n" + cli._prompt_findings())  # CliRunner echoes the typed input to stdout first
+
+    typed = ["payment", "payment-processor-7d9f8-x2x4q", "sleeping", "crash loop", "gremlins", "missing secret",
+             "ERROR config: required secret 'api_key' missing", "Back-off restarting failed container", "", ""]
+    result = runner.invoke(prompt_app, [], input="\n".join(typed) + "\n")
+    assert result.exit_code == 0, result.output
+    assert "'sleeping' is not one of" in result.stderr and "'gremlins' is not one of" in result.stderr
+    answer = grading.parse_findings(result.stdout.split("---\n", 1)[1])
+    assert (answer.namespace, answer.workload) == ("payment", "payment-processor-7d9f8-x2x4q")
+    assert (answer.pod_state, answer.root_cause, answer.node) == ("CrashLoopBackOff", "missing-secret", None)
+    assert answer.evidence == ("ERROR config: required secret 'api_key' missing", "Back-off restarting failed container")

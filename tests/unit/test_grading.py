@@ -500,3 +500,17 @@ def test_json_findings_and_the_template() -> None:
     assert (answer.pod_state, answer.root_cause, answer.node) == ("CrashLoopBackOff", "missing-secret", None)
     with pytest.raises(grading.FindingsError, match="not a pod state"):  # the template, unfilled, is not gradable
         grading.parse_findings(grading.FINDINGS_TEMPLATE)
+
+
+def test_each_hint_shown_takes_the_labs_hint_cost_off_the_score(tmp_path: Path) -> None:
+    lab = LABS["pos-down-4523"]
+    a = attempt("pos-down-4523", "payment/payment-processor")
+    events = recorded(tmp_path, NOISE + POS_DOWN)
+    answer = grading.parse_findings(POS_DOWN_FINDINGS)
+    two = grading.grade(lab, a, events, answer, hints_shown=2)
+    assert (two.score, two.hint_penalty, two.hints_shown) == (100 - 2 * lab.hint_cost, 2 * lab.hint_cost, 2)
+    assert two.earned == two.possible  # the parts are not touched: only the score
+    assert f"hints: 2 shown, -{2 * lab.hint_cost:g}%" in two.explain()
+    assert f"less {2 * lab.hint_cost:g}% for 2 hint(s)" in two.feedback()
+    assert grading.grade(lab, a, events, answer, hints_shown=1000).score == 0  # never below zero
+    assert "hints" not in grading.grade(lab, a, events, answer).explain()
