@@ -188,32 +188,44 @@ class StoreStatus:
 
 
 def status(store: str, artifacts: Artifacts) -> StoreStatus:
+    """The store's health, as the CLI, a lab's reset and the tests judge it.
+
+    Healthy: every node Ready; every deployment of the store's namespaces READY n/n
+    with its rollout finished (all replicas updated, no extra ones, the controller
+    caught up); and every pod there Running, unless it is already on its way out.
+    """
     p = paths(store)
     name = cluster_name(store)
     if name not in cluster.clusters(artifacts.kind) or not p.admin_kubeconfig.exists():
         return StoreStatus(store, False, unhealthy=[f"store {store} is not up (run `edgelab up --store {store}`)"])
     k = cluster.Kubectl(artifacts.kubectl, p.admin_kubeconfig)
+
+    def items(*what: str) -> list[dict[str, Any]]:
+        return [o for o in json.loads(k("get", *what, "-o", "json", timeout=30).stdout)["items"]
+                if o["metadata"].get("namespace") in (None, *NAMESPACES)]
+
     st = StoreStatus(store, True)
-    nodes = json.loads(k("get", "nodes", "-o", "json", timeout=30).stdout)["items"]
-    for n in nodes:
+    for n in items("nodes"):
         ready = next((c["status"] for c in n["status"]["conditions"] if c["type"] == "Ready"), "Unknown")
         st.nodes.append({"name": n["metadata"]["name"], "ready": ready == "True"})
         if ready != "True":
             st.unhealthy.append(f"node {n['metadata']['name']} is NotReady")
-    for ns in NAMESPACES:
-        items = json.loads(k("-n", ns, "get", "deployments", "-o", "json", timeout=30).stdout)["items"]
-        rows = []
-        for d in items:
-            want = d["spec"].get("replicas", 1)
-            dst = d.get("status", {})
-            ready = dst.get("readyReplicas", 0) or 0
-            rows.append({"name": d["metadata"]["name"], "ready": ready, "replicas": want})
-            if ready < want:
-                st.unhealthy.append(f"deployment {ns}/{d['metadata']['name']} READY {ready}/{want}")
-            elif (dst.get("updatedReplicas", 0) or 0) < want or (dst.get("replicas", 0) or 0) != want \
-                    or dst.get("observedGeneration", 0) < d["metadata"].get("generation", 0):
-                st.unhealthy.append(f"deployment {ns}/{d['metadata']['name']} is still rolling out")
-        st.deployments[ns] = rows
+    st.deployments = {ns: [] for ns in NAMESPACES}
+    for d in items("deployments", "--all-namespaces"):
+        ns, dname = d["metadata"]["namespace"], d["metadata"]["name"]
+        want = d["spec"].get("replicas", 1)
+        dst = d.get("status", {})
+        ready = dst.get("readyReplicas", 0) or 0
+        st.deployments[ns].append({"name": dname, "ready": ready, "replicas": want})
+        if ready < want:
+            st.unhealthy.append(f"deployment {ns}/{dname} READY {ready}/{want}")
+        elif (dst.get("updatedReplicas", 0) or 0) < want or (dst.get("replicas", 0) or 0) != want \
+                or dst.get("observedGeneration", 0) < d["metadata"].get("generation", 0):
+            st.unhealthy.append(f"deployment {ns}/{dname} is still rolling out")
+    for pod in items("pods", "--all-namespaces"):
+        phase = pod.get("status", {}).get("phase")
+        if phase != "Running" and not pod["metadata"].get("deletionTimestamp"):
+            st.unhealthy.append(f"pod {pod['metadata']['namespace']}/{pod['metadata']['name']} is {phase}")
     return st
 
 

@@ -21,6 +21,7 @@ from waiting import Unmet, wait_for
 
 from edgelab import faults as faultlib
 from edgelab import store as storelib
+from edgelab.offline import Artifacts, build
 from edgelab_operator import catalogue as cat
 from edgelab_operator.engine import Engine
 
@@ -32,6 +33,8 @@ HEALTHY_WITHIN = 120  # the bench measures the real time to healthy (docs/faults
 
 @dataclass
 class Store:
+    id: str
+    artifacts: Artifacts
     core: client.CoreV1Api
     apps: client.AppsV1Api
     custom: client.CustomObjectsApi
@@ -41,7 +44,7 @@ class Store:
 @pytest.fixture(scope="module")
 def store(store3: str) -> Iterator[Store]:
     api = config.new_client_from_config(str(storelib.paths(store3).admin_kubeconfig))
-    s = Store(client.CoreV1Api(api), client.AppsV1Api(api), client.CustomObjectsApi(api),
+    s = Store(store3, build(), client.CoreV1Api(api), client.AppsV1Api(api), client.CustomObjectsApi(api),
               faultlib.Faults(storelib.paths(store3).admin_kubeconfig))
     s.faults.clear()  # a kept store may hold faults from an interrupted run
     yield s
@@ -228,21 +231,9 @@ SYMPTOMS: dict[str, Callable[[Store], Any]] = {
 
 
 def store_healthy(s: Store) -> Any:
-    problems = []
-    for n in s.core.list_node().items:
-        if not any(c.type == "Ready" and c.status == "True" for c in n.status.conditions):
-            problems.append(f"node {n.metadata.name} NotReady")
-    for ns in storelib.NAMESPACES:
-        for d in s.apps.list_namespaced_deployment(ns).items:
-            want = d.spec.replicas
-            st = d.status
-            if (st.ready_replicas or 0) != want or (st.updated_replicas or 0) != want or (st.replicas or 0) != want:
-                problems.append(f"{ns}/{d.metadata.name} ready {st.ready_replicas} updated {st.updated_replicas} "
-                                f"total {st.replicas} of {want}")
-        for p in s.core.list_namespaced_pod(ns).items:
-            if p.metadata.deletion_timestamp is None and p.status.phase != "Running":
-                problems.append(f"pod {ns}/{p.metadata.name} {p.status.phase}")
-    return check(not problems, problems)
+    """The library's own judgement (`edgelab status`, a lab's reset), with what is wrong as the detail."""
+    st = storelib.status(s.id, s.artifacts)
+    return check(st.healthy, st.unhealthy)
 
 
 def differences(s: Store, snapshots: list[dict[str, Any]]) -> list[str]:
