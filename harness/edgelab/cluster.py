@@ -16,10 +16,13 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import yaml
 
 from .errors import ClusterError
+
+T = TypeVar("T")
 
 REPO = Path(__file__).resolve().parents[2]
 MANIFESTS = REPO / "manifests"
@@ -76,12 +79,22 @@ class Kubectl:
         return _run([self.binary, *args], timeout=timeout, env={"KUBECONFIG": str(self.kubeconfig)}, check=check)
 
     def poll(self, what: str, fn: Callable[[], bool], timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if fn():
-                return
-            time.sleep(1)
-        raise ClusterError(f"timed out after {timeout:.0f}s waiting for {what}")
+        poll(what, fn, timeout)
+
+
+def poll(what: str, fn: Callable[[], T | None], timeout: float, interval: float = 1.0) -> T:
+    """Call `fn` every `interval` seconds until it returns something true; return that.
+
+    The project's one waiting loop. ClusterError("timed out ... waiting for <what>")
+    after `timeout` seconds (`fn` is always called at least once).
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        if result := fn():
+            return result
+        if time.monotonic() >= deadline:
+            raise ClusterError(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(interval)
 
 
 def clusters(kind: Path) -> list[str]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import secrets
 import subprocess
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +20,8 @@ from kubernetes import client, config
 from edgelab_operator import GROUP, NAMESPACE, PLURAL, VERSION
 from edgelab_operator import catalogue as cat
 
-from .errors import EdgelabError
+from .cluster import poll
+from .errors import ClusterError, EdgelabError
 
 REPO = Path(__file__).resolve().parents[2]
 OPERATOR_MANIFESTS = REPO / "manifests" / "operator"
@@ -150,22 +150,21 @@ class Faults:
 
     def wait_phase(self, name: str, phases: tuple[str, ...], timeout: float, reject_raises: bool = False
                    ) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        obj = None
-        while time.monotonic() < deadline:
+        def reached() -> dict[str, Any] | None:
             obj = self.get(name)
-            phase = ((obj or {}).get("status") or {}).get("phase")
-            if phase in phases:
-                assert obj is not None
-                if phase == "Rejected" and reject_raises:
-                    msg = obj["status"].get("message", "")
-                    self.delete(name)
-                    self._wait_gone([name], 30)
-                    raise FaultError(f"fault {name} rejected, nothing was changed: {msg}")
-                return obj
-            time.sleep(0.5)
-        raise FaultError(f"the fault operator did not handle {name} within {timeout:.0f}s; is it running? "
-                         f"(kubectl -n {NAMESPACE} get pods; edgelab up --store N reinstalls it)")
+            return obj if ((obj or {}).get("status") or {}).get("phase") in phases else None
+
+        try:
+            obj = poll(f"fault {name}", reached, timeout, interval=0.5)
+        except ClusterError as e:
+            raise FaultError(f"the fault operator did not handle {name} within {timeout:.0f}s; is it running? "
+                             f"(kubectl -n {NAMESPACE} get pods; edgelab up --store N reinstalls it)") from e
+        if obj["status"]["phase"] == "Rejected" and reject_raises:
+            msg = obj["status"].get("message", "")
+            self.delete(name)
+            self._wait_gone([name], 30)
+            raise FaultError(f"fault {name} rejected, nothing was changed: {msg}")
+        return obj
 
     def delete(self, name: str) -> bool:
         try:
@@ -178,12 +177,16 @@ class Faults:
 
     def _wait_gone(self, names: list[str], timeout: float) -> list[str]:
         """Wait until the finalizer let each fault go; return those still there."""
-        deadline = time.monotonic() + timeout
         left = list(names)
-        while left and time.monotonic() < deadline:
-            left = [n for n in left if self.get(n) is not None]
-            if left:
-                time.sleep(0.5)
+
+        def gone() -> bool:
+            left[:] = [n for n in left if self.get(n) is not None]
+            return not left
+
+        try:
+            poll("faults to go", gone, timeout, interval=0.5)
+        except ClusterError:
+            pass
         return left
 
     def clear(self, names: list[str] | None = None, wait: float = 180) -> list[str]:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -25,7 +24,8 @@ from kubernetes import client, config
 
 from . import audit, faults, grading, labs, progress
 from . import store as storelib
-from .errors import EdgelabError
+from .cluster import poll
+from .errors import ClusterError, EdgelabError
 from .offline import Artifacts
 
 Say = Callable[[str], None]
@@ -81,17 +81,17 @@ def _api(store: str) -> client.ApiClient:
 
 def wait_healthy(store: str, artifacts: Artifacts, timeout: float = 180, say: Say = lambda _: None) -> None:
     """Healthy twice in a row, 3 s apart: a revert that restarts pods shows only after a moment."""
-    deadline = time.monotonic() + timeout
-    streak = 0
-    st = storelib.status(store, artifacts)
-    while time.monotonic() < deadline:
-        streak = streak + 1 if st.healthy else 0
-        if streak >= 2:
-            return
-        time.sleep(3)
-        st = storelib.status(store, artifacts)
-    if not st.healthy:
-        raise SessionError(f"store {store} did not get healthy within {timeout:.0f}s: {'; '.join(st.unhealthy)}")
+    last: list[storelib.StoreStatus] = []
+
+    def twice() -> bool:
+        last.append(storelib.status(store, artifacts))
+        return len(last) >= 2 and last[-1].healthy and last[-2].healthy
+
+    try:
+        poll("a healthy store", twice, timeout, interval=3)
+    except ClusterError as e:
+        raise SessionError(f"store {store} did not get healthy within {timeout:.0f}s: "
+                           f"{'; '.join(last[-1].unhealthy)}") from e
 
 
 def reset_store(store: str, artifacts: Artifacts, say: Say = lambda _: None) -> None:
