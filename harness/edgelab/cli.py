@@ -424,8 +424,16 @@ def _print_ticket(store: str, lab, run) -> None:  # type: ignore[no-untyped-def]
 
     out.print(f"[bold]{lab.title}[/bold] — store {store}\n\n{labslib.ticket(lab, run.attempt)}\n\n"
               f"investigate:  edgelab shell --store {store}\n"
-              f"hint:         edgelab lab hint --store {store}\n"
+              f"hint:         edgelab lab hint --store {store}"
+              + (f"   (each hint costs {lab.hint_cost:g}% of the score)\n" if lab.hint_cost else "\n") +
               f"submit:       edgelab lab submit --store {store} [--findings FILE]")
+
+
+def _print_ticket_json(store: str, lab, run) -> None:  # type: ignore[no-untyped-def]
+    from . import labs as labslib
+
+    print(json.dumps({"lab": lab.id, "title": lab.title, "store": store, "ticket": labslib.ticket(lab, run.attempt),
+                      "started_at": run.attempt.started_at.isoformat(), "hint_cost": lab.hint_cost}))
 
 
 @lab_app.command("start")
@@ -448,17 +456,14 @@ def lab_start(
     except Exception as exc:  # wrapped once here: one line, traceback with --debug
         raise _fail(exc) from exc
     if as_json:
-        from . import labs as labslib
-
-        print(json.dumps({"lab": lab.id, "store": store, "ticket": labslib.ticket(lab, run.attempt),
-                          "started_at": run.attempt.started_at.isoformat()}))
+        _print_ticket_json(store, lab, run)
     else:
         _print_ticket(store, lab, run)
     raise typer.Exit(0)
 
 
 @lab_app.command("hint")
-def lab_hint(store: StoreOpt) -> None:
+def lab_hint(store: StoreOpt, as_json: JsonOpt = False) -> None:
     """The next hint of the running lab; each one shown takes a few percent off the score (the lab says how many)."""
     from . import session
 
@@ -466,6 +471,9 @@ def lab_hint(store: StoreOpt) -> None:
         text, n, total, cost = session.hint(store)
     except Exception as exc:  # wrapped once here: one line, traceback with --debug
         raise _fail(exc) from exc
+    if as_json:
+        print(json.dumps({"hint": text, "number": n, "of": total, "cost_each": cost, "cost_so_far": n * cost}))
+        raise typer.Exit(0)
     out.print(f"hint {n}/{total}: {text}", markup=False, soft_wrap=True)
     if cost:
         err.print(f"(hints shown so far cost {n * cost:g}% of the score)")
@@ -512,10 +520,13 @@ def _prompt_findings() -> str:
 
 
 @lab_app.command("causes")
-def lab_causes() -> None:
+def lab_causes(as_json: JsonOpt = False) -> None:
     """The root-cause vocabulary a findings file uses (synonyms are accepted too)."""
     from . import labs as labslib
 
+    if as_json:
+        print(json.dumps({cause: list(synonyms) for cause, synonyms in labslib.ROOT_CAUSES.items()}))
+        raise typer.Exit(0)
     for cause, synonyms in labslib.ROOT_CAUSES.items():
         out.print(f"{cause:28} [dim]{', '.join(synonyms[:4])}[/dim]")
     raise typer.Exit(0)
@@ -556,28 +567,34 @@ def lab_submit(
 
 
 @lab_app.command("reset")
-def lab_reset(store: StoreOpt) -> None:
+def lab_reset(store: StoreOpt, as_json: JsonOpt = False) -> None:
     """Start the running lab again on a freshly reset store (a new draw of its targets)."""
     from . import session
 
-    progress = _Progress(False)
+    progress = _Progress(as_json)
     try:
         lab, run = session.reset(store, build(offline=None), say=progress.say)
     except Exception as exc:  # wrapped once here: one line, traceback with --debug
         raise _fail(exc) from exc
-    _print_ticket(store, lab, run)
+    if as_json:
+        _print_ticket_json(store, lab, run)
+    else:
+        _print_ticket(store, lab, run)
     raise typer.Exit(0)
 
 
 @lab_app.command("stop")
-def lab_stop(store: StoreOpt) -> None:
+def lab_stop(store: StoreOpt, as_json: JsonOpt = False) -> None:
     """End the running lab without grading; the store is healthy again afterwards."""
     from . import session
 
     try:
-        was = session.stop(store, build(offline=None), say=_Progress(False).say)
+        was = session.stop(store, build(offline=None), say=_Progress(as_json).say)
     except Exception as exc:  # wrapped once here: one line, traceback with --debug
         raise _fail(exc) from exc
+    if as_json:
+        print(json.dumps({"stopped": was, "store": store, "healthy": True}))
+        raise typer.Exit(0)
     out.print(f"stopped lab {was}; store {store} is healthy" if was else f"no lab was running; store {store} is healthy")
     raise typer.Exit(0)
 

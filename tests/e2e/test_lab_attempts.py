@@ -241,3 +241,14 @@ def test_the_cli_grades_passes_and_failures_with_reports(lab_store: Lab, tmp_pat
     (row,) = json.loads(shown.stdout)
     assert row["attempts"] == 2 and row["best_score"] == 100 - LABS["pos-down-4523"].hint_cost
     assert row["passed"] and row["pass_rate"] == 50
+
+    # reset (a new draw on a reset store) and stop, as a script would drive them
+    started = runner.invoke(app, ["lab", "start", "pos-down-4523", "--store", s.store, "--json"])
+    assert started.exit_code == 0, started.output
+    reset = runner.invoke(app, ["lab", "reset", "--store", s.store, "--json"])
+    assert reset.exit_code == 0, reset.output
+    again = json.loads(reset.stdout)
+    assert again["lab"] == "pos-down-4523" and again["started_at"] > json.loads(started.stdout)["started_at"]
+    stopped = runner.invoke(app, ["lab", "stop", "--store", s.store, "--json"])
+    assert stopped.exit_code == 0 and json.loads(stopped.stdout)["stopped"] == "pos-down-4523", stopped.output
+    assert session.running(s.store) is None and storelib.status(s.store, s.artifacts).healthy

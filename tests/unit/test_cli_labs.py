@@ -135,3 +135,14 @@ def test_findings_prompts_ask_again_until_the_answer_is_in_the_vocabulary() -> N
     assert (answer.namespace, answer.workload) == ("payment", "payment-processor-7d9f8-x2x4q")
     assert (answer.pod_state, answer.root_cause, answer.node) == ("CrashLoopBackOff", "missing-secret", None)
     assert answer.evidence == ("ERROR config: required secret 'api_key' missing", "Back-off restarting failed container")
+
+
+def test_hint_and_causes_speak_json(state: Path) -> None:
+    _running("slower-since-eleven")
+    lab = labs.load_all()["slower-since-eleven"]
+    shown = runner.invoke(app, ["lab", "hint", "--store", "4523", "--json"])
+    assert shown.exit_code == 0, shown.output
+    assert json.loads(shown.stdout) == {"hint": lab.hints[0], "number": 1, "of": len(lab.hints),
+                                        "cost_each": lab.hint_cost, "cost_so_far": lab.hint_cost}
+    causes = runner.invoke(app, ["lab", "causes", "--json"])
+    assert causes.exit_code == 0 and set(json.loads(causes.stdout)) == set(labs.ROOT_CAUSES)
