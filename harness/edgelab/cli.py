@@ -396,7 +396,11 @@ def lab_list(as_json: JsonOpt = False) -> None:
 
 
 @lab_app.command("show")
-def lab_show(lab_id: Annotated[str, typer.Argument(metavar="ID")], as_json: JsonOpt = False) -> None:
+def lab_show(
+    lab_id: Annotated[str, typer.Argument(metavar="ID")],
+    store: Annotated[str, typer.Option("--store", "-s", help="The store the ticket names.")] = "4523",
+    as_json: JsonOpt = False,
+) -> None:
     """The lab's ticket and what the learner is asked to do (no answers)."""
     from . import labs as labslib
 
@@ -404,18 +408,15 @@ def lab_show(lab_id: Annotated[str, typer.Argument(metavar="ID")], as_json: Json
         lab = labslib.get(lab_id)
     except Exception as exc:  # wrapped once here: one line, traceback with --debug
         raise _fail(exc) from exc
-    objectives = ["find where the problem is (namespace, workload) and the pods' state",
-                  "name the root cause and quote the evidence (a log line, an event)"]
-    if lab.remediation:
-        objectives.append("fix it: " + "; ".join(g.description for g in lab.remediation.goals))
+    ticket, objectives = labslib.fill(lab.ticket, {"store": store}), labslib.objectives(lab)
     if as_json:
         print(json.dumps({"id": lab.id, "title": lab.title, "level": lab.level, "points": lab.points,
-                          "pass_threshold": lab.pass_threshold, "ticket": lab.ticket, "objectives": objectives}))
+                          "pass_threshold": lab.pass_threshold, "ticket": ticket, "objectives": objectives}))
         raise typer.Exit(0)
     out.print(f"[bold]{lab.title}[/bold] ({lab.id}, {lab.level}, {lab.points} points, pass at {lab.pass_threshold:g}%)\n")
-    out.print(f"ticket: {lab.ticket}\n")
+    out.print(f"ticket: {ticket}\n", markup=False)
     for o in objectives:
-        out.print(f"  - {o}")
+        out.print(f"  - {o}", markup=False)
     raise typer.Exit(0)
 
 
@@ -452,7 +453,7 @@ def lab_start(
 
     progress = _Progress(as_json)
     try:
-        lab, run = session.start(store, lab_id, build(offline=None), say=progress.say, targets=target or None)
+        lab, run = session.start(store, lab_id, lambda: build(offline=None), say=progress.say, targets=target or None)
     except Exception as exc:  # wrapped once here: one line, traceback with --debug
         raise _fail(exc) from exc
     if as_json:
@@ -553,7 +554,7 @@ def lab_submit(
         if session.running(store) is None:
             raise session.SessionError(f"no lab is running on store {store} (edgelab lab start ID --store {store})")
         answer = grading.parse_findings(findings if findings else _prompt_findings())
-        result = session.submit(store, answer, build(offline=None), learner=learner, say=_Progress(as_json).say)
+        result = session.submit(store, answer, learner=learner, say=_Progress(as_json).say)
         if junit:
             progresslib.write_junit([result], junit)
     except Exception as exc:  # wrapped once here: one line, traceback with --debug
@@ -573,7 +574,7 @@ def lab_reset(store: StoreOpt, as_json: JsonOpt = False) -> None:
 
     progress = _Progress(as_json)
     try:
-        lab, run = session.reset(store, build(offline=None), say=progress.say)
+        lab, run = session.reset(store, lambda: build(offline=None), say=progress.say)
     except Exception as exc:  # wrapped once here: one line, traceback with --debug
         raise _fail(exc) from exc
     if as_json:
@@ -589,7 +590,7 @@ def lab_stop(store: StoreOpt, as_json: JsonOpt = False) -> None:
     from . import session
 
     try:
-        was = session.stop(store, build(offline=None), say=_Progress(as_json).say)
+        was = session.stop(store, lambda: build(offline=None), say=_Progress(as_json).say)
     except Exception as exc:  # wrapped once here: one line, traceback with --debug
         raise _fail(exc) from exc
     if as_json:

@@ -391,6 +391,15 @@ def ticket(lab: Lab, attempt: Attempt) -> str:
     return fill(lab.ticket, attempt.values)
 
 
+def objectives(lab: Lab) -> list[str]:
+    """What the learner is asked to do, without the answers (`lab show`)."""
+    out = ["find where the problem is (namespace, workload) and the pods' state",
+           "name the root cause and quote the evidence (a log line, an event)"]
+    if lab.remediation:
+        out.append("fix it: " + "; ".join(g.description for g in lab.remediation.goals))
+    return out
+
+
 # --- loading -------------------------------------------------------------------------------------------------
 
 

@@ -29,6 +29,10 @@ from .errors import ClusterError, EdgelabError
 from .offline import Artifacts
 
 Say = Callable[[str], None]
+# What a lab command needs to judge the store's health: the built artifacts, or a
+# function making them (the CLI's `build`), called only once the lab and the store
+# are known to exist, so a mistyped lab id fails at once, not after a build.
+Tools = Artifacts | Callable[[], Artifacts]
 MARKER = "lab-session"  # ConfigMap in edgelab-system: the start mark in the audit trail
 
 
@@ -79,12 +83,17 @@ def _api(store: str) -> client.ApiClient:
     return config.new_client_from_config(str(kubeconfig))
 
 
-def wait_healthy(store: str, artifacts: Artifacts, timeout: float = 180, say: Say = lambda _: None) -> None:
+def _tools(artifacts: Tools) -> Artifacts:
+    return artifacts if isinstance(artifacts, Artifacts) else artifacts()
+
+
+def wait_healthy(store: str, artifacts: Tools, timeout: float = 180, say: Say = lambda _: None) -> None:
     """Healthy twice in a row, 3 s apart: a revert that restarts pods shows only after a moment."""
     last: list[storelib.StoreStatus] = []
+    tools = _tools(artifacts)
 
     def twice() -> bool:
-        last.append(storelib.status(store, artifacts))
+        last.append(storelib.status(store, tools))
         return len(last) >= 2 and last[-1].healthy and last[-2].healthy
 
     try:
@@ -94,7 +103,7 @@ def wait_healthy(store: str, artifacts: Artifacts, timeout: float = 180, say: Sa
                            f"{'; '.join(last[-1].unhealthy)}") from e
 
 
-def reset_store(store: str, artifacts: Artifacts, say: Say = lambda _: None) -> None:
+def reset_store(store: str, artifacts: Tools, say: Say = lambda _: None) -> None:
     """Clear every fault (exact revert) and wait until the store is healthy."""
     f = faults.Faults(storelib.paths(store).admin_kubeconfig)
     cleared = f.clear()
@@ -131,7 +140,7 @@ def _revision(deployment: Any) -> int:
     return int((deployment.metadata.annotations or {}).get("deployment.kubernetes.io/revision", "0"))
 
 
-def start(store: str, lab_id: str, artifacts: Artifacts, say: Say = lambda _: None,
+def start(store: str, lab_id: str, artifacts: Tools, say: Say = lambda _: None,
           targets: list[str] | None = None, rng: random.Random | None = None) -> tuple[labs.Lab, Running]:
     lab = labs.get(lab_id)
     api = _api(store)
@@ -203,7 +212,7 @@ def remediation_state(api: client.ApiClient) -> dict[str, Any]:
     return state
 
 
-def submit(store: str, answer: grading.Answer, artifacts: Artifacts, learner: str = "learner",
+def submit(store: str, answer: grading.Answer, learner: str = "learner",
            db: Path | None = None, say: Say = lambda _: None) -> grading.Result:
     """Grade the running attempt, record it, clear its faults. The findings are parsed before (no attempt lost)."""
     run = _need(store)
@@ -220,15 +229,16 @@ def submit(store: str, answer: grading.Answer, artifacts: Artifacts, learner: st
     return result
 
 
-def stop(store: str, artifacts: Artifacts, say: Say = lambda _: None) -> str | None:
+def stop(store: str, artifacts: Tools, say: Say = lambda _: None) -> str | None:
     """End the running lab, if any, without grading; reset the store. Returns the lab that was running."""
+    _api(store)  # the store is up, or say how to bring it up
     run = running(store)
     reset_store(store, artifacts, say)
     _save(store, None)
     return run.lab if run else None
 
 
-def reset(store: str, artifacts: Artifacts, say: Say = lambda _: None) -> tuple[labs.Lab, Running]:
+def reset(store: str, artifacts: Tools, say: Say = lambda _: None) -> tuple[labs.Lab, Running]:
     """Start the running lab again: store reset, a new draw."""
     run = _need(store)
     return start(store, run.lab, artifacts, say)

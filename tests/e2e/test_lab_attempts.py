@@ -159,7 +159,7 @@ def test_lab_reference_attempt_scores_full_marks_and_shortcuts_score_less(lab_st
         assert not result.passed and result.score < reference.score, result.explain()
 
     # the real submission: graded, recorded, store restored
-    final = session.submit(s.store, answer, s.artifacts, learner="e2e", db=storelib.state_dir(s.store) / "progress.db")
+    final = session.submit(s.store, answer, learner="e2e", db=storelib.state_dir(s.store) / "progress.db")
     assert final.score == 100 and final.passed, final.explain()
     assert session.running(s.store) is None
 

@@ -32,7 +32,8 @@ def test_lab_show_prints_the_ticket_not_the_answer() -> None:
     result = runner.invoke(app, ["lab", "show", "pos-down-4523", "--json"])
     assert result.exit_code == 0, result.output
     shown = json.loads(result.stdout)
-    assert "POS is down" in shown["ticket"]
+    assert "POS is down at Store #4523" in shown["ticket"] and "{" not in shown["ticket"]
+    assert shown["objectives"] == labs.objectives(labs.get("pos-down-4523"))
     assert "findings" not in shown and "rubric" not in shown and "faults" not in shown
 
 
@@ -40,6 +41,28 @@ def test_unknown_lab_is_one_clear_line() -> None:
     result = runner.invoke(app, ["lab", "show", "no-such-lab"])
     assert result.exit_code == 1
     assert "unknown lab 'no-such-lab'" in result.output and "lab list" in result.output
+
+
+def test_lab_show_names_the_store_asked_for() -> None:
+    result = runner.invoke(app, ["lab", "show", "pos-down-4523", "--store", "17"])
+    assert result.exit_code == 0, result.output
+    assert "POS is down at Store #17." in " ".join(result.stdout.split())
+
+
+@pytest.mark.parametrize("args", [["lab", "start", "no-such-lab", "--store", "4523"],
+                                  ["lab", "start", "pos-down-4523", "--store", "4523"],
+                                  ["lab", "stop", "--store", "4523"]])
+def test_lab_commands_check_lab_and_store_before_building(args: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A mistyped lab id or a store that is not up is said at once: no host set-up, no build first."""
+    import edgelab.cli
+
+    def no_build(**_: object) -> None:
+        raise AssertionError("built before checking the lab and the store")
+
+    monkeypatch.setattr(edgelab.cli, "build", no_build)
+    result = runner.invoke(app, args)
+    assert result.exit_code == 1, result.output
+    assert ("unknown lab 'no-such-lab'" if "no-such-lab" in args else "store 4523 is not up") in result.output
 
 
 def test_submit_without_a_running_lab_says_how_to_start_one() -> None:
