@@ -546,6 +546,17 @@ def lab_submit(
     """Grade the running lab: your kubectl requests since the start, your findings, the store's state.
 
     Exit 0 only when passed. A malformed findings file is reported and costs no attempt.
+
+    A findings file (YAML), the values yours:
+
+    \b
+        namespace: <where the problem is>
+        workload: <the deployment, or one of its pods>
+        pod_state: <e.g. CrashLoopBackOff, Pending, NotReady>
+        root_cause: <one of `edgelab lab causes`>
+        evidence:
+          - <a log line or event message, quoted as kubectl printed it>
+        node: <only when a node is involved>
     """
     from . import grading, session
     from . import progress as progresslib
