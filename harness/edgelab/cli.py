@@ -520,6 +520,18 @@ def _prompt_findings() -> str:
     return yaml.safe_dump(answers)
 
 
+@lab_app.command("template")
+def lab_template() -> None:
+    """Print a findings file to fill in (for `lab submit --findings FILE`).
+
+    Example: edgelab lab template > findings.yaml
+    """
+    from . import grading
+
+    print(grading.FINDINGS_TEMPLATE, end="")
+    raise typer.Exit(0)
+
+
 @lab_app.command("causes")
 def lab_causes(as_json: JsonOpt = False) -> None:
     """The root-cause vocabulary a findings file uses (synonyms are accepted too)."""
@@ -547,16 +559,7 @@ def lab_submit(
 
     Exit 0 only when passed. A malformed findings file is reported and costs no attempt.
 
-    A findings file (YAML), the values yours:
-
-    \b
-        namespace: <where the problem is>
-        workload: <the deployment, or one of its pods>
-        pod_state: <e.g. CrashLoopBackOff, Pending, NotReady>
-        root_cause: <one of `edgelab lab causes`>
-        evidence:
-          - <a log line or event message, quoted as kubectl printed it>
-        node: <only when a node is involved>
+    Start a findings file from the template: edgelab lab template > findings.yaml
     """
     from . import grading, session
     from . import progress as progresslib

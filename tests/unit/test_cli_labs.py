@@ -81,6 +81,23 @@ def test_progress_json_reads_the_database(state: Path) -> None:
     assert row["learner"] == "alex" and row["attempts"] == 2 and row["best_score"] == 100.0 and row["passed"]
 
 
+def test_lab_template_is_a_findings_file_that_parses_once_filled(tmp_path: Path) -> None:
+    from edgelab import grading
+
+    result = runner.invoke(app, ["lab", "template"])
+    assert result.exit_code == 0, result.output
+    filled = (result.stdout.replace('namespace: ""', "namespace: pos").replace('workload: ""', "workload: pos-backend")
+              .replace('pod_state: ""', "pod_state: CrashLoopBackOff")
+              .replace('root_cause: ""', "root_cause: application-bug").replace('- ""', "- cannot start"))
+    path = tmp_path / "findings.yaml"
+    path.write_text(filled)
+    answer = grading.parse_findings(path)
+    assert (answer.namespace, answer.workload, answer.root_cause) == ("pos", "pos-backend", "application-bug")
+    path.write_text(result.stdout)  # unfilled: refused, naming the empty fields
+    with pytest.raises(grading.FindingsError):
+        grading.parse_findings(path)
+
+
 def test_lab_causes_lists_the_vocabulary() -> None:
     result = runner.invoke(app, ["lab", "causes"])
     assert result.exit_code == 0
