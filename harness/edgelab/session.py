@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import urllib3
 from kubernetes import client, config
 
 from . import audit, faults, grading, labs, progress
@@ -29,9 +30,10 @@ from .errors import ClusterError, EdgelabError
 from .offline import Artifacts
 
 Say = Callable[[str], None]
-# What a lab command needs to judge the store's health: the built artifacts, or a
-# function making them (the CLI's `build`), called only once the lab and the store
-# are known to exist, so a mistyped lab id fails at once, not after a build.
+# What a lab command needs: the built artifacts, or a function making them (the
+# CLI's `build`, which also starts Docker again where it stopped), called once the
+# lab and the store's kubeconfig are known to exist, before the store is asked
+# anything: a mistyped lab id or a store never brought up fails at once.
 Tools = Artifacts | Callable[[], Artifacts]
 MARKER = "lab-session"  # ConfigMap in edgelab-system: the start mark in the audit trail
 
@@ -144,11 +146,12 @@ def start(store: str, lab_id: str, artifacts: Tools, say: Say = lambda _: None,
           targets: list[str] | None = None, rng: random.Random | None = None) -> tuple[labs.Lab, Running]:
     lab = labs.get(lab_id)
     api = _api(store)
+    tools = _tools(artifacts)  # Docker running (started again if need be) before the store is asked anything
     nodes = len(client.CoreV1Api(api).list_node().items)
     if nodes < lab.min_nodes:
         raise SessionError(f"lab {lab_id} needs a store with {lab.min_nodes} nodes; store {store} has {nodes} "
                            f"(edgelab down --store {store}; edgelab up --store {store} --nodes {lab.min_nodes})")
-    stop(store, artifacts, say)
+    stop(store, tools, say)
     attempt = labs.draw(lab, rng, store=store, targets=targets)
     f = faults.Faults(storelib.paths(store).admin_kubeconfig)
     names: list[str] = []
@@ -218,6 +221,11 @@ def submit(store: str, answer: grading.Answer, learner: str = "learner",
     run = _need(store)
     lab = labs.get(run.lab)
     api = _api(store)
+    try:
+        client.VersionApi(api).get_code(_request_timeout=10)
+    except (urllib3.exceptions.HTTPError, OSError) as e:  # nothing graded or recorded: submit again later
+        raise SessionError(f"store {store} does not answer ({type(e).__name__}); bring it back with "
+                           f"`edgelab up --store {store}` and submit again (the lab is still running)") from e
     state = remediation_state(api)  # before anything is cleared
     events = audit.read_events(storelib.paths(store).audit_log, since=run.attempt.started_at)
     result = grading.grade(lab, run.attempt, events, answer, state, hints_shown=run.hints_shown)
@@ -233,7 +241,7 @@ def stop(store: str, artifacts: Tools, say: Say = lambda _: None) -> str | None:
     """End the running lab, if any, without grading; reset the store. Returns the lab that was running."""
     _api(store)  # the store is up, or say how to bring it up
     run = running(store)
-    reset_store(store, artifacts, say)
+    reset_store(store, _tools(artifacts), say)
     _save(store, None)
     return run.lab if run else None
 

@@ -186,3 +186,35 @@ def test_hint_and_causes_speak_json(state: Path) -> None:
                                         "cost_each": lab.hint_cost, "cost_so_far": lab.hint_cost}
     causes = runner.invoke(app, ["lab", "causes", "--json"])
     assert causes.exit_code == 0 and set(json.loads(causes.stdout)) == set(labs.ROOT_CAUSES)
+
+
+def test_submit_to_a_store_that_does_not_answer_keeps_the_lab(tmp_path: Path) -> None:
+    """Its API server gone (Docker stopped, say): one line saying how to bring it back; nothing graded or lost."""
+    import socket
+
+    import yaml
+
+    from edgelab import session
+    from edgelab import store as storelib
+
+    run = _running("pos-down-4523")
+    with socket.socket() as s:  # a local port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    kubeconfig = storelib.paths("4523").admin_kubeconfig
+    kubeconfig.parent.mkdir(parents=True, exist_ok=True)
+    kubeconfig.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": "c",
+        "clusters": [{"name": "c", "cluster": {"server": f"https://127.0.0.1:{port}", "insecure-skip-tls-verify": True}}],
+        "users": [{"name": "u", "user": {"token": "t"}}],
+        "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}]}))
+    findings = tmp_path / "findings.yaml"
+    findings.write_text(yaml.safe_dump({"namespace": "payment", "workload": "payment-processor", "pod_state": "NoPods",
+                                        "root_cause": "dependency-down", "evidence": ["unreachable"]}))
+    result = runner.invoke(app, ["lab", "submit", "--store", "4523", "--findings", str(findings)])
+    assert result.exit_code == 1, result.output
+    said = " ".join(result.output.split())
+    assert "store 4523 does not answer" in said and "edgelab up --store 4523" in said, said
+    assert session.running("4523") == run
+    with progress.Progress() as p:
+        assert p.summary() == []
