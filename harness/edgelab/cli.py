@@ -619,7 +619,10 @@ def progress_cmd(
     learner: Annotated[str | None, typer.Option(help="Only this learner.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Attempts, best score, pass rate and passed, per learner and lab."""
+    """Attempts, best score, pass rate and passed, per learner and lab.
+
+    The database is $EDGELAB_PROGRESS_DB, else ~/.local/state/edgelab/progress.sqlite.
+    """
     from . import progress as progresslib
 
     try:
@@ -632,6 +635,11 @@ def progress_cmd(
     elif not rows:
         out.print("no attempts yet")
     else:
+        from rich.table import Table
+
+        table = Table("learner", "lab", "attempts", "best score", "pass rate", "passed", box=None)
         for r in rows:
-            out.print(" ".join(f"{k}={v}" for k, v in r.items()))
+            table.add_row(r["learner"], r["lab"], str(r["attempts"]), f"{r['best_score']:g}%",
+                          f"{r['pass_rate']:.0f}%", "yes" if r["passed"] else "no")
+        out.print(table)
     raise typer.Exit(0)

@@ -38,7 +38,10 @@ CREATE INDEX IF NOT EXISTS attempts_by_learner_lab ON attempts (learner, lab);
 
 
 def default_path() -> Path:
-    """$XDG_STATE_HOME/edgelab/progress.sqlite (XDG_STATE_HOME defaults to ~/.local/state)."""
+    """$EDGELAB_PROGRESS_DB when set (a CI job's own database, say), else
+    $XDG_STATE_HOME/edgelab/progress.sqlite (XDG_STATE_HOME defaults to ~/.local/state)."""
+    if db := os.environ.get("EDGELAB_PROGRESS_DB"):
+        return Path(db)
     state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
     return Path(state) / "edgelab" / "progress.sqlite"
 

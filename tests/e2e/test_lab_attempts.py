@@ -179,7 +179,8 @@ def test_shortcuts_are_refused_with_the_reason(lab_store: Lab) -> None:
 
 @pytest.mark.e2e
 @pytest.mark.timeout(600)
-def test_the_cli_grades_passes_and_failures_with_reports(lab_store: Lab, tmp_path: Path) -> None:
+def test_the_cli_grades_passes_and_failures_with_reports(lab_store: Lab, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     """`lab start` / `lab hint` / `lab submit [--findings] --json --junit` / `progress`: exit 0 only on a pass.
 
     The passing attempt takes one hint (its cost comes off the score) and submits a file;
@@ -194,6 +195,7 @@ def test_the_cli_grades_passes_and_failures_with_reports(lab_store: Lab, tmp_pat
     from edgelab.cli import app
 
     s, runner = lab_store, CliRunner()
+    monkeypatch.setenv("EDGELAB_PROGRESS_DB", str(tmp_path / "progress.sqlite"))  # not the machine's own
     learner = f"cli-e2e-{int(time.time())}"
     outcomes = []
     for right in (True, False):
@@ -241,6 +243,7 @@ def test_the_cli_grades_passes_and_failures_with_reports(lab_store: Lab, tmp_pat
     (row,) = json.loads(shown.stdout)
     assert row["attempts"] == 2 and row["best_score"] == 100 - LABS["pos-down-4523"].hint_cost
     assert row["passed"] and row["pass_rate"] == 50
+    assert (tmp_path / "progress.sqlite").is_file()
 
     # reset (a new draw on a reset store) and stop, as a script would drive them
     started = runner.invoke(app, ["lab", "start", "pos-down-4523", "--store", s.store, "--json"])

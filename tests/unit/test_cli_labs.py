@@ -98,6 +98,22 @@ def test_lab_template_is_a_findings_file_that_parses_once_filled(tmp_path: Path)
         grading.parse_findings(path)
 
 
+def test_progress_is_a_table_and_its_database_can_be_chosen(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    own = tmp_path / "ci" / "progress.sqlite"
+    monkeypatch.setenv("EDGELAB_PROGRESS_DB", str(own))
+    assert progress.default_path() == own
+    with progress.Progress() as p:
+        p.record_attempt("sam", "pos-down-4523", 60.0, False)
+        p.record_attempt("sam", "pos-down-4523", 95.0, True)
+    result = runner.invoke(app, ["progress"])
+    assert result.exit_code == 0, result.output
+    header, row = result.stdout.splitlines()[:2]
+    assert header.split() == ["learner", "lab", "attempts", "best", "score", "pass", "rate", "passed"]
+    assert row.split() == ["sam", "pos-down-4523", "2", "95%", "50%", "yes"]
+    monkeypatch.delenv("EDGELAB_PROGRESS_DB")
+    assert runner.invoke(app, ["progress"]).stdout.strip() == "no attempts yet"  # the default one is untouched
+
+
 def test_lab_causes_lists_the_vocabulary() -> None:
     result = runner.invoke(app, ["lab", "causes"])
     assert result.exit_code == 0
