@@ -89,13 +89,12 @@ def _tools(artifacts: Tools) -> Artifacts:
     return artifacts if isinstance(artifacts, Artifacts) else artifacts()
 
 
-def wait_healthy(store: str, artifacts: Tools, timeout: float = 180, say: Say = lambda _: None) -> None:
+def wait_healthy(store: str, artifacts: Artifacts, timeout: float = 180, say: Say = lambda _: None) -> None:
     """Healthy twice in a row, 3 s apart: a revert that restarts pods shows only after a moment."""
     last: list[storelib.StoreStatus] = []
-    tools = _tools(artifacts)
 
     def twice() -> bool:
-        last.append(storelib.status(store, tools))
+        last.append(storelib.status(store, artifacts))
         return len(last) >= 2 and last[-1].healthy and last[-2].healthy
 
     try:
@@ -105,7 +104,7 @@ def wait_healthy(store: str, artifacts: Tools, timeout: float = 180, say: Say = 
                            f"{'; '.join(last[-1].unhealthy)}") from e
 
 
-def reset_store(store: str, artifacts: Tools, say: Say = lambda _: None) -> None:
+def reset_store(store: str, artifacts: Artifacts, say: Say = lambda _: None) -> None:
     """Clear every fault (exact revert) and wait until the store is healthy."""
     f = faults.Faults(storelib.paths(store).admin_kubeconfig)
     cleared = f.clear()
