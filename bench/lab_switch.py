@@ -15,7 +15,7 @@ import sys
 import time
 
 from edgelab import session
-from edgelab.offline import build
+from edgelab.machine import setup
 
 
 def main() -> int:
@@ -24,7 +24,7 @@ def main() -> int:
     ap.add_argument("--labs", default="cannot-reach-store-system,slower-since-eleven,payment-slow,amber-since-six,pos-down-4523")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
-    artifacts = build()
+    artifacts = setup()
     rows = []
     for lab in args.labs.split(","):
         t0 = time.monotonic()

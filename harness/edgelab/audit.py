@@ -1,13 +1,18 @@
-"""The audit trail: the API server of each store logs who did what, on the host.
+"""The audit trail: the API server of each store logs who did what, inside its control-plane node.
 
 Host folder layout (one per store, made by `prepare_host_dir`)::
 
     <host_dir>/policy/policy.yaml   the audit policy (manifests/audit/policy.yaml),
                                     mounted read-only into the control-plane node
-    <host_dir>/log/audit.log        the API server's JSON-lines log (root, 0600),
-                                    rotated next to it as audit-<time>.log
 
-`add_to_kind_config` wires both folders into a kind config; `read_events`
+The log itself stays in the node (`/var/log/kubernetes/audit/audit.log`,
+rotated next to it as audit-<time>.log), written by the API server as root,
+mode 0600. It is read through the Docker engine (`copy_from_node`), which
+any user of the `docker` group may do, on Linux and macOS alike, and with a
+remote engine (`DOCKER_HOST`) for stores on another machine of a class;
+nothing root-owned is left in the user's home.
+
+`add_to_kind_config` wires the policy into a kind config; `read_events`
 and `describe` turn the log into data for grading and for humans.
 
 What the log looks like (measured, see docs/ENVIRONMENT "Audit trail"): one
@@ -21,6 +26,9 @@ from __future__ import annotations
 import copy
 import json
 import shutil
+import subprocess
+import tarfile
+import tempfile
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -66,15 +74,46 @@ def log_path(host_dir: Path) -> Path:
 
 
 def prepare_host_dir(host_dir: Path) -> Path:
-    """Make the host folder (policy written, log folder present); return the log path.
-
-    Safe to repeat: the policy is rewritten, an existing log is kept.
-    """
+    """Make the host folder (policy written); return the policy file. Safe to repeat."""
     host_dir = host_dir.resolve()
     policy_dir(host_dir).mkdir(parents=True, exist_ok=True)
-    log_dir(host_dir).mkdir(parents=True, exist_ok=True)
     shutil.copyfile(POLICY, policy_dir(host_dir) / POLICY_FILE)
-    return log_path(host_dir)
+    return policy_dir(host_dir) / POLICY_FILE
+
+
+def copy_from_node(node: str, dest: Path) -> Path:
+    """Copy the audit log folder out of control-plane node container `node` into `dest`; return `dest`.
+
+    Through `docker cp` (a tar stream): no root, no host mount. Only the
+    `*.log` files are kept; a node without a log yet gives an empty folder.
+    """
+    dest.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.Popen(["docker", "cp", f"{node}:{NODE_LOG_DIR}/.", "-"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    assert proc.stdout is not None
+    try:
+        with tarfile.open(fileobj=proc.stdout, mode="r|") as tar:
+            for member in tar:
+                name = Path(member.name).name
+                if member.isfile() and name.endswith(".log"):
+                    src = tar.extractfile(member)
+                    if src is not None:
+                        with open(dest / name, "wb") as out:
+                            shutil.copyfileobj(src, out)
+    except tarfile.ReadError:
+        pass  # nothing streamed: the error is on stderr
+    _, err = proc.communicate()
+    if proc.returncode != 0 and b"No such container" in err:
+        raise ClusterError(f"the store's control-plane node {node} does not exist: is the store up?")
+    if proc.returncode != 0 and b"Could not find the file" not in err:
+        raise ClusterError(f"cannot read the audit log from {node}: {err.decode(errors='replace').strip()[-300:]}")
+    return dest
+
+
+def read_node_events(node: str, since: datetime | None = None, user: str | None = None) -> list[dict[str, Any]]:
+    """`read_events` over the audit log of control-plane node container `node`."""
+    with tempfile.TemporaryDirectory(prefix="edgelab-audit-") as tmp:
+        return read_events(copy_from_node(node, Path(tmp)), since=since, user=user)
 
 
 def kubeadm_patch() -> str:
@@ -119,9 +158,8 @@ def add_to_kind_config(config: dict, host_dir: Path) -> dict:
         raise ClusterError(f"the audit log needs exactly one control-plane node in the kind config; found {len(planes)}")
     mounts: list[dict[str, Any]] = [
         {"hostPath": str(policy_dir(host_dir)), "containerPath": NODE_POLICY_DIR, "readOnly": True},
-        {"hostPath": str(log_dir(host_dir)), "containerPath": NODE_LOG_DIR},
     ]
-    ours = {m["containerPath"] for m in mounts}
+    ours = {m["containerPath"] for m in mounts} | {NODE_LOG_DIR}
     node = planes[0]
     node["extraMounts"] = [m for m in node.get("extraMounts") or [] if m.get("containerPath") not in ours] + mounts
     patch = kubeadm_patch()

@@ -13,8 +13,9 @@ import typer
 from rich.console import Console
 
 from . import cluster as clusterlib
+from . import machine
 from .errors import EdgelabError
-from .offline import Artifacts, build
+from .machine import Artifacts
 
 app = typer.Typer(
     help="Byte Edge incident lab: real Kubernetes incidents on kind clusters, graded.",
@@ -68,34 +69,55 @@ class _Progress:
 
 OfflineOpt = Annotated[
     bool | None,
-    typer.Option("--offline/--online", help="Build every image from packages (--offline) or use stock images "
-                 "(--online). Default: offline only when no registry answers."),
+    typer.Option("--offline/--online", help="Build every image from packages (--offline: Linux, root) or use stock "
+                 "images (--online). Default: decided once by `setup` (offline only when no registry answers) "
+                 "and recorded."),
+]
+MirrorOpt = Annotated[
+    str | None,
+    typer.Option("--registry-mirror", metavar="HOST[:PORT]",
+                 help="Pull every image (node image, add-ons, our base image) through this registry mirror; "
+                      "recorded. A loopback mirror is reached by the nodes at the kind network's gateway. "
+                      "'' removes it."),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print a JSON result on stdout, no progress.")]
 
 
 def _artifacts_json(a: Artifacts) -> dict[str, object]:
-    return {k: str(v) if isinstance(v, Path) else v for k, v in asdict(a).items()}
+    return a.to_json()
 
 
 @app.command()
-def setup(offline: OfflineOpt = None, as_json: JsonOpt = False) -> None:
-    """Prepare this machine: Docker engine, kind, kubectl and the images clusters need.
+def setup(offline: OfflineOpt = None, mirror: MirrorOpt = None, as_json: JsonOpt = False) -> None:
+    """Decide once how this machine gets its images, record it, and make sure they are there.
 
-    Cached: a second run rebuilds nothing. On a machine with no registry it
-    builds everything from Debian packages and Go modules (about 14 minutes
-    the first time).
+    Online (a registry answers, or the mirror you give): stock kind node and
+    add-on images, pinned kind and kubectl, our two images built from their
+    Dockerfiles; nothing on the host is changed, any user of the docker group
+    can run it. Offline (no registry answers; Linux and root): everything is
+    built from Debian packages and Go modules (about 14 minutes the first
+    time) and the host is prepared (docs/offline.md lists each change); other
+    users of the docker group then use it without root.
+
+    Cached: a second run rebuilds nothing. Later commands read the record.
+
+    Examples: edgelab setup | edgelab setup --registry-mirror registry.corp:5000 | sudo edgelab setup --offline
     """
     progress = _Progress(as_json)
     try:
-        artifacts = build(offline=offline, report=progress.step)
+        artifacts = machine.setup(offline=offline, mirror=mirror, report=progress.step, redecide=offline is not None)
     except Exception as exc:  # wrapped once here: one line, traceback with --debug
         raise _fail(exc) from exc
+    except KeyboardInterrupt:
+        err.print("interrupted: finished steps are cached; run the same command again")
+        raise typer.Exit(130) from None
     if as_json:
         print(json.dumps(_artifacts_json(artifacts)))
     else:
-        out.print(f"ready: kind {artifacts.kind}, kubectl {artifacts.kubectl}, node image {artifacts.node_image}"
-                  + (" (built offline)" if artifacts.offline else ""))
+        out.print(f"ready, [bold]{artifacts.mode}[/bold] ({artifacts.reason}"
+                  + (f"; pulls through {artifacts.registry_mirror}" if artifacts.registry_mirror else "") + ")\n"
+                  f"  kind {artifacts.kind}\n  kubectl {artifacts.kubectl}\n  node image {artifacts.node_image}\n"
+                  f"  recorded in {machine.record_path()}")
     raise typer.Exit(0)
 
 
@@ -121,7 +143,7 @@ def cluster_up(
     """
     progress = _Progress(as_json)
     try:
-        artifacts = build(offline=offline, report=progress.step)
+        artifacts = machine.setup(offline=offline, report=progress.step, redecide=offline is not None)
         spec = _spec(name, nodes, artifacts)
         made = clusterlib.create(spec, say=progress.say, retain=retain)
     except Exception as exc:  # wrapped once here: one line, traceback with --debug
@@ -141,7 +163,7 @@ def cluster_up(
 def cluster_down(name: Annotated[str, typer.Option(help="Cluster name.")] = "edgelab") -> None:
     """Delete a cluster and its kubeconfig."""
     try:
-        artifacts = build(offline=None)
+        artifacts = machine.current()
         clusterlib.delete(_spec(name, 1, artifacts))
     except Exception as exc:  # wrapped once here: one line, traceback with --debug
         raise _fail(exc) from exc
@@ -187,7 +209,7 @@ def up(
     progress = _Progress(as_json)
     try:
         storelib.validate_store_id(store)
-        artifacts = build(offline=offline, report=progress.step)
+        artifacts = machine.setup(offline=offline, report=progress.step, redecide=offline is not None)
         st = storelib.up(store, nodes, profile, artifacts, say=progress.say, retain=retain)
     except Exception as exc:  # wrapped once here: one line, traceback with --debug
         raise _fail(exc) from exc
@@ -212,7 +234,7 @@ def down(store: StoreOpt) -> None:
 
     try:
         storelib.validate_store_id(store)
-        found = storelib.down(store, build(offline=None))
+        found = storelib.down(store, machine.current())
     except Exception as exc:  # wrapped once here: one line, traceback with --debug
         raise _fail(exc) from exc
     out.print(f"store {store} deleted" if found else f"store {store} did not exist; nothing to do")
@@ -228,7 +250,7 @@ def status(
     from . import store as storelib
 
     try:
-        artifacts = build(offline=None)
+        artifacts = machine.current()
         stores = [store] if store else storelib.list_stores(artifacts)
         results = [storelib.status(s, artifacts) for s in stores]
     except Exception as exc:  # wrapped once here: one line, traceback with --debug
@@ -257,7 +279,7 @@ def shell(store: StoreOpt) -> None:
     from . import store as storelib
 
     try:
-        artifacts = build(offline=None)
+        artifacts = machine.current()
         err.print(f"learner shell for store {store}: kubectl is the learner's; `exit` to leave")
         code = storelib.open_shell(store, artifacts)
     except Exception as exc:  # wrapped once here: one line, traceback with --debug
@@ -453,7 +475,7 @@ def lab_start(
 
     progress = _Progress(as_json)
     try:
-        lab, run = session.start(store, lab_id, lambda: build(offline=None), say=progress.say, targets=target or None)
+        lab, run = session.start(store, lab_id, machine.current, say=progress.say, targets=target or None)
     except Exception as exc:  # wrapped once here: one line, traceback with --debug
         raise _fail(exc) from exc
     if as_json:
@@ -588,7 +610,7 @@ def lab_reset(store: StoreOpt, as_json: JsonOpt = False) -> None:
 
     progress = _Progress(as_json)
     try:
-        lab, run = session.reset(store, lambda: build(offline=None), say=progress.say)
+        lab, run = session.reset(store, machine.current, say=progress.say)
     except Exception as exc:  # wrapped once here: one line, traceback with --debug
         raise _fail(exc) from exc
     if as_json:
@@ -604,7 +626,7 @@ def lab_stop(store: StoreOpt, as_json: JsonOpt = False) -> None:
     from . import session
 
     try:
-        was = session.stop(store, lambda: build(offline=None), say=_Progress(as_json).say)
+        was = session.stop(store, machine.current, say=_Progress(as_json).say)
     except Exception as exc:  # wrapped once here: one line, traceback with --debug
         raise _fail(exc) from exc
     if as_json:

@@ -44,6 +44,8 @@ class ClusterSpec:
     # A full kind config to use instead of `kind_config(workers)` (stores add
     # audit mounts and hardware reservations to it).
     config: dict | None = None
+    # Every image pull of the nodes goes through this registry mirror (online path).
+    registry_mirror: str | None = None
 
 
 def kind_config(workers: int) -> dict:
@@ -61,9 +63,9 @@ def write_kind_config(config: dict, path: Path) -> Path:
 
 
 def _run(cmd: Sequence[str | os.PathLike[str]], *, timeout: float = 300, env: dict[str, str] | None = None,
-         check: bool = True) -> subprocess.CompletedProcess[str]:
+         check: bool = True, input_text: str | None = None) -> subprocess.CompletedProcess[str]:
     proc = subprocess.run([str(c) for c in cmd], capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, **(env or {})}, check=False)
+                          env={**os.environ, **(env or {})}, check=False, input=input_text)
     if check and proc.returncode != 0:
         raise ClusterError(f"`{' '.join(str(c) for c in cmd)}` failed: {(proc.stderr or proc.stdout).strip()[-1500:]}")
     return proc
@@ -125,10 +127,44 @@ def delete(spec: ClusterSpec) -> None:
 def create_kind_cluster(spec: ClusterSpec, say: Say) -> None:
     say(f"creating kind cluster {spec.name} ({spec.workers + 1} node(s), image {spec.node_image})")
     spec.kubeconfig.parent.mkdir(parents=True, exist_ok=True)
+    config = copy.deepcopy(spec.config or kind_config(spec.workers))
+    if spec.registry_mirror:
+        from .online import CONTAINERD_PATCH
+
+        patches = config.setdefault("containerdConfigPatches", [])
+        if CONTAINERD_PATCH not in patches:
+            patches.append(CONTAINERD_PATCH)
     with tempfile.TemporaryDirectory() as tmp:
-        config = write_kind_config(spec.config or kind_config(spec.workers), Path(tmp) / "kind.yaml")
+        path = write_kind_config(config, Path(tmp) / "kind.yaml")
         _run([spec.kind, "create", "cluster", "--name", spec.name, "--image", spec.node_image,
-              "--config", config, "--kubeconfig", spec.kubeconfig, "--retain"], timeout=600)
+              "--config", path, "--kubeconfig", spec.kubeconfig, "--retain"], timeout=600)
+
+
+def node_names(name: str) -> list[str]:
+    """The node containers of kind cluster `name`."""
+    out = _run(["docker", "ps", "--filter", f"label=io.x-k8s.kind.cluster={name}", "--format", "{{.Names}}"]).stdout
+    return sorted(out.split())
+
+
+def configure_mirror(spec: ClusterSpec, say: Say) -> None:
+    """Point every node's containerd at the registry mirror (kind's documented `certs.d` way).
+
+    Written after creation (containerd reads `hosts.toml` at each pull), before
+    anything is pulled: the pod network is applied after this.
+    """
+    if not spec.registry_mirror:
+        return
+    from . import engine
+    from .online import node_mirror_url, node_registry_config
+
+    gateway = engine.kind_network_gateway()
+    say(f"sending the nodes' image pulls through {node_mirror_url(spec.registry_mirror, gateway)}")
+    files = node_registry_config(spec.registry_mirror, gateway)
+    for node in node_names(spec.name):
+        for rel, text in files.items():
+            target = f"/etc/containerd/certs.d/{rel}"
+            _run(["docker", "exec", "-i", node, "sh", "-c", f"mkdir -p $(dirname {target}) && cat > {target}"],
+                 input_text=text, timeout=30)
 
 
 def install_network(k: Kubectl, say: Say) -> None:
@@ -177,6 +213,7 @@ def finish(spec: ClusterSpec, say: Say = lambda _: None, meanwhile: Callable[[Ku
     metrics-server is still starting (a store deploys its workloads there).
     """
     k = Kubectl(spec.kubectl, spec.kubeconfig)
+    configure_mirror(spec, say)
     install_network(k, say)
     load_images(spec, say)
     if meanwhile is not None:

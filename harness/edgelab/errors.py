@@ -32,3 +32,7 @@ class BuildError(EdgelabError):
 
 class ClusterError(EdgelabError):
     """Creating, reaching or deleting a kind cluster failed."""
+
+
+class ToolError(EdgelabError):
+    """kind or kubectl of the pinned version is missing and could not be downloaded."""

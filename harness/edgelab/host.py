@@ -1,7 +1,8 @@
-"""Make this machine able to run kind: a Docker engine, kernel limits, a firewall.
+"""The offline path's host preparation (Linux, root): a Docker engine, kernel limits, a firewall.
 
-On an ordinary workstation Docker is already there and nothing here changes
-anything. On our registry-less machines (see docs/offline.md) a fresh VM has
+Only `offline.build` calls the functions that change the host; the online
+path never does (it runs as a non-root user and only checks, in `doctor`).
+On our registry-less machines (see docs/offline.md) a fresh VM has
 only the docker client: `ensure_host()` installs Debian's docker.io, registers
 the runc wrapper when processes lack CAP_SYS_RESOURCE, starts dockerd
 detached, raises inotify limits and keeps cluster-internal ranges from
@@ -36,17 +37,17 @@ def _quiet(cmd: list[str], timeout: float = 30) -> subprocess.CompletedProcess[s
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
 
 
-def meminfo(key: str) -> int:
-    """A /proc/meminfo value (MemTotal, MemAvailable...) in bytes; 0 if absent."""
-    for line in Path("/proc/meminfo").read_text().splitlines():
-        if line.startswith(key + ":"):
-            return int(line.split()[1]) * 1024
-    return 0
+def is_root() -> bool:
+    return hasattr(os, "geteuid") and os.geteuid() == 0
 
 
 def lacks_cap_sys_resource() -> bool:
-    """True where `docker run --privileged` fails without the runc wrapper."""
-    for line in Path("/proc/self/status").read_text().splitlines():
+    """True where `docker run --privileged` fails without the runc wrapper (Linux only; False elsewhere)."""
+    try:
+        status = Path("/proc/self/status").read_text()
+    except OSError:
+        return False
+    for line in status.splitlines():
         if line.startswith("CapBnd:"):
             return not (int(line.split()[1], 16) >> CAP_SYS_RESOURCE) & 1
     return False
@@ -170,6 +171,8 @@ def raise_inotify_limits() -> None:
 
 
 def uplink_interface() -> str | None:
+    if not shutil.which("ip"):
+        return None
     out = _quiet(["ip", "-j", "route", "show", "default"])
     try:
         routes = json.loads(out.stdout or "[]")

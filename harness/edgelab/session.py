@@ -27,7 +27,7 @@ from . import audit, faults, grading, labs, progress
 from . import store as storelib
 from .cluster import poll
 from .errors import ClusterError, EdgelabError
-from .offline import Artifacts
+from .machine import Artifacts
 
 Say = Callable[[str], None]
 # What a lab command needs: the built artifacts, or a function making them (the
@@ -226,7 +226,7 @@ def submit(store: str, answer: grading.Answer, learner: str = "learner",
         raise SessionError(f"store {store} does not answer ({type(e).__name__}); bring it back with "
                            f"`edgelab up --store {store}` and submit again (the lab is still running)") from e
     state = remediation_state(api)  # before anything is cleared
-    events = audit.read_events(storelib.paths(store).audit_log, since=run.attempt.started_at)
+    events = audit.read_node_events(storelib.control_plane(store), since=run.attempt.started_at)
     result = grading.grade(lab, run.attempt, events, answer, state, hints_shown=run.hints_shown)
     with progress.Progress(db) as p:
         p.record(learner, result)

@@ -21,9 +21,9 @@ from typing import Any
 
 import yaml
 
-from . import audit, cluster, faults, host, learner, pins
+from . import audit, cluster, engine, faults, learner, pins
 from .errors import ClusterError, EdgelabError
-from .offline import Artifacts
+from .machine import Artifacts
 
 REPO = Path(__file__).resolve().parents[2]
 STORE_MANIFESTS = REPO / "manifests" / "store"
@@ -84,6 +84,11 @@ def cluster_name(store: str) -> str:
     return f"store-{validate_store_id(store)}"
 
 
+def control_plane(store: str) -> str:
+    """The control-plane node container of the store (where its audit log lives)."""
+    return f"{cluster_name(store)}-control-plane"
+
+
 @dataclass(frozen=True)
 class StorePaths:
     root: Path
@@ -91,9 +96,6 @@ class StorePaths:
     learner_kubeconfig: Path
     audit_dir: Path
 
-    @property
-    def audit_log(self) -> Path:
-        return audit.log_path(self.audit_dir)
 
 
 def paths(store: str) -> StorePaths:
@@ -102,8 +104,22 @@ def paths(store: str) -> StorePaths:
 
 
 def host_resources() -> tuple[int, int]:
-    """(cpus, memory bytes) of this machine, what kubelets report without help."""
-    return os.cpu_count() or 1, host.meminfo("MemTotal")
+    """(cpus, memory bytes) of the Docker engine, what kubelets report without help.
+
+    The engine's, not this host's: on macOS the nodes run in Docker's VM.
+    """
+    st = engine.require()
+    return st.cpus or 1, st.memory_bytes
+
+
+def check_fits(prof: Profile, nodes: int) -> None:
+    """Refuse, with the reason, a store whose box is bigger than what Docker has."""
+    cpus, mem = host_resources()
+    if mem and mem < prof.memory_bytes:
+        raise StoreError(
+            f"Docker has {mem / (1 << 30):.1f} GiB of memory, and one node of profile {prof.name} is "
+            f"{prof.memory_bytes / (1 << 30):.1f} GiB: give Docker more memory (Docker Desktop or colima: its "
+            "resources settings) or choose a smaller --profile")
 
 
 def hardware_patch(prof: Profile) -> str:
@@ -137,17 +153,16 @@ def spec(store: str, nodes: int, prof: Profile, artifacts: Artifacts) -> cluster
         name=cluster_name(store), workers=nodes - 1, node_image=artifacts.node_image, kind=artifacts.kind,
         kubectl=artifacts.kubectl, kubeconfig=p.admin_kubeconfig,
         load_images=tuple(store_images()), config=kind_config(store, nodes, prof, p),
+        registry_mirror=None if artifacts.offline else artifacts.registry_mirror,
     )
 
 
 def node_containers(name: str) -> list[str]:
-    out = subprocess.run(["docker", "ps", "--filter", f"label=io.x-k8s.kind.cluster={name}", "--format", "{{.Names}}"],
-                         capture_output=True, text=True, check=True).stdout
-    return sorted(out.split())
+    return cluster.node_names(name)
 
 
 def cap_nodes(name: str, prof: Profile, say: Say) -> None:
-    cpus = min(prof.cpus, float(os.cpu_count() or 1))
+    cpus = min(prof.cpus, float(host_resources()[0]))
     mem = str(prof.memory_bytes)
     for node in node_containers(name):
         say(f"capping {node} at {cpus:g} CPU, {prof.memory_bytes >> 20} MiB ({prof.name})")
@@ -250,6 +265,7 @@ def up(store: str, nodes: int, profile_name: str | None, artifacts: Artifacts, s
     prof = profile(profile_name)
     if not 1 <= nodes <= 3:
         raise StoreError(f"a store has 1 to 3 nodes; {nodes} asked")
+    check_fits(prof, nodes)
     p = paths(store)
     p.root.mkdir(parents=True, exist_ok=True)
     audit.prepare_host_dir(p.audit_dir)

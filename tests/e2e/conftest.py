@@ -21,7 +21,7 @@ from kubernetes import client, config
 from pytest_kind import KindCluster
 
 from edgelab import cluster as edgecluster
-from edgelab.offline import Artifacts, build
+from edgelab.machine import Artifacts, setup
 
 WORKERS = 2
 
@@ -56,7 +56,7 @@ def _progress(step: str, state: str, seconds: float) -> None:
 
 @pytest.fixture(scope="session")
 def cluster(request: pytest.FixtureRequest) -> Iterator[E2ECluster]:
-    artifacts = build(report=_progress)
+    artifacts = setup(report=_progress)
     name = request.config.getoption("cluster_name")
     if name == "pytest-kind":  # pytest-kind's default; ours is more telling in `docker ps`
         name = "edgelab-e2e"
@@ -135,7 +135,7 @@ def store3() -> Iterator[str]:
     from edgelab import store as storelib
 
     store_id = os.environ.get("EDGELAB_FAULT_STORE", "9105")
-    artifacts = build(report=_progress)
+    artifacts = setup(report=_progress)
     storelib.up(store_id, 3, None, artifacts, say=lambda m: print(f"[store {store_id}] {m}", file=sys.__stderr__,
                                                                   flush=True))
     try:

@@ -21,7 +21,7 @@ from waiting import Unmet, wait_for
 
 from edgelab import faults as faultlib
 from edgelab import store as storelib
-from edgelab.offline import Artifacts, build
+from edgelab.machine import Artifacts, setup
 from edgelab_operator import catalogue as cat
 from edgelab_operator.engine import Engine
 
@@ -44,7 +44,7 @@ class Store:
 @pytest.fixture(scope="module")
 def store(store3: str) -> Iterator[Store]:
     api = config.new_client_from_config(str(storelib.paths(store3).admin_kubeconfig))
-    s = Store(store3, build(), client.CoreV1Api(api), client.AppsV1Api(api), client.CustomObjectsApi(api),
+    s = Store(store3, setup(), client.CoreV1Api(api), client.AppsV1Api(api), client.CustomObjectsApi(api),
               faultlib.Faults(storelib.paths(store3).admin_kubeconfig))
     s.faults.clear()  # a kept store may hold faults from an interrupted run
     yield s

@@ -22,7 +22,7 @@ from kubernetes import client, config
 
 from edgelab import audit, grading, labs, session
 from edgelab import store as storelib
-from edgelab.offline import Artifacts, build
+from edgelab.machine import Artifacts, setup
 
 LABS = labs.load_all()
 ORDER = sorted(LABS, key=lambda i: (LABS[i].min_nodes > 1, i))  # the node failure last
@@ -45,7 +45,7 @@ class Lab:
 
 @pytest.fixture(scope="module")
 def lab_store(store3: str) -> Iterator[Lab]:
-    artifacts = build()
+    artifacts = setup()
     api = config.new_client_from_config(str(storelib.paths(store3).admin_kubeconfig))
     yield Lab(store3, artifacts, client.CoreV1Api(api), storelib.paths(store3).learner_kubeconfig)
     session.stop(store3, artifacts)

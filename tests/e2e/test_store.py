@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from edgelab import audit
 from edgelab import store as storelib
 from edgelab.cli import app
-from edgelab.offline import build
+from edgelab.machine import setup
 
 runner = CliRunner()
 
@@ -54,12 +54,12 @@ def test_one_node_store_up_converges_and_down_removes_it() -> None:
         assert_store_healthy(up, nodes=1)
 
         p = storelib.paths(store)
-        k = storelib.cluster.Kubectl(build().kubectl, p.admin_kubeconfig)
+        k = storelib.cluster.Kubectl(setup().kubectl, p.admin_kubeconfig)
         order = storelib.check_chain(k)  # a real order through frontend → backend → payment, order
         assert order.strip(), "the chain answered with an empty body"
 
         # the learner `up` issued works, and its requests land in the store's audit log
-        learner = storelib.cluster.Kubectl(build().kubectl, p.learner_kubeconfig)
+        learner = storelib.cluster.Kubectl(setup().kubectl, p.learner_kubeconfig)
         assert "pos-backend" in learner("get", "pods", "--all-namespaces").stdout
         denied = learner("-n", "kube-system", "get", "secrets", check=False)
         assert denied.returncode != 0 and "forbidden" in denied.stderr
@@ -102,7 +102,7 @@ def test_three_node_store_spreads_and_serves() -> None:
         code, out = cli("up", "--store", store, "--nodes", "3", "--json")
         assert code == 0, out
         assert_store_healthy(json.loads(out), nodes=3)
-        k = storelib.cluster.Kubectl(build().kubectl, storelib.paths(store).admin_kubeconfig)
+        k = storelib.cluster.Kubectl(setup().kubectl, storelib.paths(store).admin_kubeconfig)
         pods = json.loads(k("-n", "pos", "get", "pods", "-l", "app=pos-backend", "-o", "json").stdout)["items"]
         assert len({p["spec"]["nodeName"] for p in pods}) >= 2, "pos-backend replicas should spread over the workers"
         assert storelib.check_chain(k).strip()

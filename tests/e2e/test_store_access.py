@@ -33,7 +33,7 @@ from waiting import Unmet, wait_for
 
 from edgelab import audit, learner
 from edgelab import cluster as edgecluster
-from edgelab.offline import build
+from edgelab.machine import setup
 
 NAME = "edgelab-e2e-access"
 HELLO = "import time; print('hello', flush=True); time.sleep(3600)"
@@ -148,7 +148,7 @@ def pod_of(k: edgecluster.Kubectl, namespace: str, app: str) -> str:
 
 @pytest.fixture(scope="module")
 def access(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Access]:
-    artifacts = build()
+    artifacts = setup()
     work = tmp_path_factory.mktemp("access")
     host_dir = work / "audit"
     log = audit.prepare_host_dir(host_dir)
@@ -201,7 +201,7 @@ def test_learner_is_the_certificate_user_in_the_group(access: Access) -> None:
 @pytest.mark.e2e
 @pytest.mark.timeout(900)
 def test_issuing_again_replaces_the_csr(access: Access, tmp_path: Path) -> None:
-    artifacts = build()
+    artifacts = setup()
     again = learner.issue_learner(artifacts.kubectl, access.admin.kubeconfig, tmp_path / "again.kubeconfig")
     csrs = access.admin("get", "csr", "-o", "jsonpath={.items[*].metadata.name}").stdout.split()
     assert csrs.count(learner.csr_name(learner.USER)) == 1, csrs

@@ -170,15 +170,15 @@ def test_describe_tolerates_a_sparse_event() -> None:
 # --- host folder and kind config ------------------------------------------------------------------------
 
 
-def test_prepare_host_dir_writes_the_policy(tmp_path: Path) -> None:
-    log = audit.prepare_host_dir(tmp_path / "store")
-    assert log == (tmp_path / "store" / "log" / "audit.log").resolve()
-    assert log.parent.is_dir() and not log.exists()
-    policy = tmp_path / "store" / "policy" / "policy.yaml"
+def test_prepare_host_dir_writes_the_policy_and_no_log_folder(tmp_path: Path) -> None:
+    policy = audit.prepare_host_dir(tmp_path / "store")
+    assert policy == (tmp_path / "store" / "policy" / "policy.yaml").resolve()
     assert policy.read_text() == audit.POLICY.read_text()
-    log.write_text("kept\n")
+    # the log stays in the node: a host folder would fill with root-owned files
+    assert not (tmp_path / "store" / "log").exists()
+    policy.write_text("stale\n")
     audit.prepare_host_dir(tmp_path / "store")
-    assert log.read_text() == "kept\n"
+    assert policy.read_text() == audit.POLICY.read_text()
 
 
 def test_kind_config_mounts_on_the_control_plane_only(tmp_path: Path) -> None:
@@ -187,7 +187,6 @@ def test_kind_config_mounts_on_the_control_plane_only(tmp_path: Path) -> None:
     assert plane["role"] == "control-plane"
     assert plane["extraMounts"] == [
         {"hostPath": str(tmp_path / "policy"), "containerPath": "/etc/kubernetes/audit-policy", "readOnly": True},
-        {"hostPath": str(tmp_path / "log"), "containerPath": "/var/log/kubernetes/audit"},
     ]
     assert all("extraMounts" not in w for w in workers)
 
@@ -196,7 +195,7 @@ def test_kind_config_host_paths_are_absolute(tmp_path: Path, monkeypatch: pytest
     monkeypatch.chdir(tmp_path)
     config = audit.add_to_kind_config(kind_config(0), Path("rel"))
     assert [m["hostPath"] for m in config["nodes"][0]["extraMounts"]] == [
-        str(tmp_path / "rel" / "policy"), str(tmp_path / "rel" / "log")]
+        str(tmp_path / "rel" / "policy")]
 
 
 def test_kubeadm_patch_is_v1beta3_shaped(tmp_path: Path) -> None:

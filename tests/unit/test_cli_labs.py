@@ -57,9 +57,10 @@ def test_lab_commands_check_lab_and_store_before_building(args: list[str], monke
     import edgelab.cli
 
     def no_build(**_: object) -> None:
-        raise AssertionError("built before checking the lab and the store")
+        raise AssertionError("set up or read the set-up before checking the lab and the store")
 
-    monkeypatch.setattr(edgelab.cli, "build", no_build)
+    monkeypatch.setattr(edgelab.cli.machine, "setup", no_build)
+    monkeypatch.setattr(edgelab.cli.machine, "current", no_build)
     result = runner.invoke(app, args)
     assert result.exit_code == 1, result.output
     assert ("unknown lab 'no-such-lab'" if "no-such-lab" in args else "store 4523 is not up") in result.output

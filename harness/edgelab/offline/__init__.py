@@ -1,5 +1,6 @@
-"""Offline build: kind, kubectl and every image a cluster needs, from packages only."""
+"""Offline build: kind, kubectl and every image a cluster needs, from packages only (Linux, root)."""
 
-from ._build import Artifacts, build, pulls_possible
+from ..machine import Artifacts
+from ._build import build, own_images
 
-__all__ = ["Artifacts", "build", "pulls_possible"]
+__all__ = ["Artifacts", "build", "own_images"]

@@ -151,6 +151,20 @@ class Pipeline:
             return (Path(self.output(name)) / ".done").exists()
         return image_exists(self.output(name)) and all(image_exists(t) for t in step.tags)
 
+    def _retag(self, name: str) -> None:
+        """Point a cached image's extra names back at it (another build may have taken a name)."""
+        step = self.steps[name]
+        if step.kind != "image" or not step.tags:
+            return
+        refs = [self.output(name), *step.tags]
+        proc = subprocess.run(["docker", "image", "inspect", "--format", "{{.Id}}", *refs],
+                              capture_output=True, text=True, check=False)
+        ids = proc.stdout.split()
+        if proc.returncode == 0 and len(ids) == len(refs) and len(set(ids)) == 1:
+            return
+        for tag in step.tags:
+            subprocess.run(["docker", "tag", refs[0], tag], capture_output=True, check=True)
+
     def closure(self, targets: Iterable[str]) -> list[str]:
         order: list[str] = []
 
@@ -190,6 +204,7 @@ class Pipeline:
                         pending.remove(n)
                         if self.is_done(n):
                             results[n] = self.output(n)
+                            self._retag(n)
                             report(n, "cached", 0.0)
                             continue
                         if len(running) >= self.jobs:
