@@ -9,6 +9,7 @@ NODES  ?= 1
 STORE  ?= 4523
 LAB    ?= pos-down-4523
 PYTEST_ARGS ?=
+SETUP_ARGS ?=    # e.g. --registry-mirror registry.corp:5000, or --offline (root)
 
 .PHONY: up down setup test test-fast lint bench clean
 
@@ -18,8 +19,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test,dev]'
 	touch $@
 
-setup: $(STAMP)  ## host + images (cached)
-	$(BIN)/edgelab setup
+setup: $(STAMP)  ## decide online/offline once, get kind, kubectl and images (cached)
+	$(BIN)/edgelab setup $(SETUP_ARGS)
 
 up: setup  ## store STORE on NODES nodes (workloads, audit trail, learner access), then lab LAB on it
 	$(BIN)/edgelab up --store $(STORE) --nodes $(NODES)

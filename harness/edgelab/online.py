@@ -142,12 +142,12 @@ def own_images(pins: Pins, base: str, arch: str, report: machine.Report) -> None
 
 def build(pins: Pins, mirror: str | None, report: machine.Report, say: Say, why: str) -> machine.Artifacts:
     st = engine.require()
-    own = [tools.default_dir(), machine.system_dir() / "bin"]
-    kind = tools.resolve("kind", pins, own, say)
-    kubectl = tools.resolve("kubectl", pins, own, say)
     if mirror and not machine.registry_answers(machine.mirror_url(mirror)):
         raise machine.HostError(f"the registry mirror {mirror} does not answer at {machine.mirror_url(mirror)}/v2/: "
                                 "check the address, or run `edgelab setup --registry-mirror ''` to pull directly")
+    own = [tools.default_dir(), machine.system_dir() / "bin"]
+    kind = tools.resolve("kind", pins, own, say)
+    kubectl = tools.resolve("kubectl", pins, own, say)
     node = through_mirror(node_image_ref(pins), mirror)
     base = through_mirror(python_image_ref(pins), mirror)
     for ref in (node, base):

@@ -123,10 +123,10 @@ def test_lab_reference_attempt_scores_full_marks_and_shortcuts_score_less(lab_st
     answer = answer_for(exp, evidence)
 
     api = config.new_client_from_config(str(storelib.paths(s.store).admin_kubeconfig))
-    log = storelib.paths(s.store).audit_log
+    node = storelib.control_plane(s.store)
 
     def graded(ans: grading.Answer, events: list[dict[str, Any]] | None = None) -> grading.Result:
-        evs = events if events is not None else audit.read_events(log, since=attempt.started_at)
+        evs = events if events is not None else audit.read_node_events(node, since=attempt.started_at)
         return grading.grade(lab, attempt, evs, ans, session.remediation_state(api))
 
     if lab.remediation:  # the fix takes a rollout: wait until the store shows it
@@ -145,7 +145,7 @@ def test_lab_reference_attempt_scores_full_marks_and_shortcuts_score_less(lab_st
     # a key step skipped: drop the requests that met the rubric's first step
     first = lab.rubric[0]
     match = grading.matcher(first, grading.step_values(first, attempt.values))
-    events = [e for e in audit.read_events(log, since=attempt.started_at)
+    events = [e for e in audit.read_node_events(node, since=attempt.started_at)
               if not any(match(r) for r in grading.requests([e], attempt.user, attempt.started_at))]
     result = graded(answer, events)
     assert result.score < 100, result.explain()

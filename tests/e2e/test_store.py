@@ -63,7 +63,7 @@ def test_one_node_store_up_converges_and_down_removes_it() -> None:
         assert "pos-backend" in learner("get", "pods", "--all-namespaces").stdout
         denied = learner("-n", "kube-system", "get", "secrets", check=False)
         assert denied.returncode != 0 and "forbidden" in denied.stderr
-        events = audit.read_events(p.audit_log, user="learner")
+        events = audit.read_node_events(storelib.control_plane(store), user="learner")
         assert any(e.get("verb") == "list" and e.get("objectRef", {}).get("resource") == "pods" for e in events), \
             [audit.describe(e) for e in events]
 

@@ -150,3 +150,26 @@ def test_an_unreadable_record_says_what_to_do() -> None:
     machine.record_path().write_text("{not json")
     with pytest.raises(HostError, match="run `edgelab setup` again"):
         machine.current()
+
+
+def test_a_box_bigger_than_dockers_memory_is_refused_with_the_reason(monkeypatch: pytest.MonkeyPatch) -> None:
+    from edgelab import engine
+    from edgelab import store as storelib
+
+    small = engine.EngineState(True, cpus=4, memory_bytes=2 << 30)
+    monkeypatch.setattr(engine, "state", lambda: small)  # the engine's facts as data: a 2 GiB Docker VM
+    with pytest.raises(storelib.StoreError, match=r"Docker has 2\.0 GiB.*give Docker more memory"):
+        storelib.check_fits(storelib.profile("edge-small"), 1)
+    big = engine.EngineState(True, cpus=2, memory_bytes=24 << 30)
+    monkeypatch.setattr(engine, "state", lambda: big)
+    storelib.check_fits(storelib.profile("edge-small"), 3)
+    assert "systemReserved" in storelib.hardware_patch(storelib.profile("edge-small"))
+    assert "cpu: 500m" in storelib.hardware_patch(storelib.profile("edge-small"))  # 2 engine CPUs - 1.5
+
+
+def test_docker_not_answering_says_what_to_do() -> None:
+    from edgelab import engine
+
+    assert "usermod -aG docker" in engine.explain("permission denied while trying to connect to the Docker daemon")[1]
+    assert engine.explain("Cannot connect to the Docker daemon at unix:///var/run/docker.sock. "
+                          "Is the docker daemon running?")[0] == "Docker is not running"

@@ -407,8 +407,9 @@ def python_base(p: Pins):
         root = debootstrap(ctx, p, PYTHON_PACKAGES)
         site = root / "usr/local/lib/python3.11/dist-packages"
         site.mkdir(parents=True, exist_ok=True)
-        platforms = [f"--platform={pl}" for pl in ("manylinux_2_36_x86_64", "manylinux_2_28_x86_64",
-                                                   "manylinux_2_17_x86_64", "manylinux2014_x86_64")]
+        arch = native_arch()  # the wheels of this machine's architecture (x86_64, aarch64)
+        platforms = [f"--platform={pl}_{arch}" for pl in ("manylinux_2_36", "manylinux_2_28", "manylinux_2_17",
+                                                          "manylinux2014")]
         ctx.sh([sys_python(), "-m", "pip", "install", "--quiet", "--no-compile", "--target", str(site),
                 "--only-binary=:all:", "--python-version", "3.11", "--implementation", "cp", *platforms,
                 *p.python_image_packages])
@@ -417,6 +418,12 @@ def python_base(p: Pins):
                                                 'CMD ["python3"]'])
 
     return run
+
+
+def native_arch() -> str:
+    import platform
+
+    return {"amd64": "x86_64", "arm64": "aarch64"}.get(platform.machine().lower(), platform.machine().lower())
 
 
 def sys_python() -> str:
@@ -532,7 +539,7 @@ def all_steps(p: Pins) -> list[Step]:
              "packages": NODE_BASE_PACKAGES}, deps=("runc-wrapper",)),
         Step("netbase", "image", debootstrap_image(p, NET_PACKAGES, []), {**deb, "packages": NET_PACKAGES}),
         Step("python-base", "image", python_base(p), {**deb, "packages": PYTHON_PACKAGES,
-             "wheels": p.python_image_packages}, tags=(p.python_base_image,)),
+             "wheels": p.python_image_packages, "arch": native_arch()}, tags=(p.python_base_image,)),
     ]
     for comp in ("kube-apiserver", "kube-controller-manager", "kube-scheduler"):
         steps.append(Step(f"img-{comp}", "image", static_image({f"/usr/local/bin/{comp}": ("kubernetes", comp)}, []),

@@ -1,0 +1,413 @@
+"""edgelab as its users run it: a non-root user of the `docker` group, from a clone, with `make up`.
+
+Two worlds, both on this machine, both played to the end (a store up, a lab
+started, investigated with the learner's kubectl, submitted and graded, the
+store down), each as the Unix user `edgeuser` (not root, in the docker group):
+
+- **online through a registry mirror**: no machine of ours reaches the
+  internet, so a registry stands in (Debian's `docker-registry` on
+  127.0.0.1 for the host's Docker and on the kind network's gateway for the
+  nodes), filled with our offline-built images under their upstream names:
+  `kindest/node` (our node image minus the add-ons, so the nodes must pull
+  them), `library/python:3.11-slim` (our python base plus pip), the add-ons.
+  Their digests cannot match upstream's, so EDGELAB_NODE_IMAGE and
+  EDGELAB_PYTHON_IMAGE name them by tag (docs/where.md says so). The user
+  brings kind and kubectl of the pinned versions on PATH (/usr/bin/kubectl,
+  v1.32, is there too and must not be used).
+- **a lab machine prepared once**: root's offline set-up (this test session's
+  own, `/var/lib/edgelab`); the user has no record and builds nothing.
+
+Each asserts that the host is as before (iptables rules, sysctl values,
+/etc/docker/daemon.json, the Debian package list, dockerd's runtime) and that
+nothing root-owned is left in the user's home; the online one also that every
+pull went through the registry and our images were built FROM its python.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import pwd
+import re
+import shlex
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+
+from edgelab import engine, grading, labs, machine, pins
+from edgelab import store as storelib
+
+REPO = Path(__file__).resolve().parents[2]
+USER = "edgeuser"
+LAB = "pos-down-4523"
+SYSCTLS = ("fs.inotify.max_user_instances", "fs.inotify.max_user_watches", "net.ipv4.ip_forward",
+           "net.bridge.bridge-nf-call-iptables", "net.netfilter.nf_conntrack_max", "kernel.keys.maxkeys",
+           "vm.max_map_count", "net.ipv4.conf.all.route_localnet")
+
+pytestmark = [pytest.mark.e2e,
+              pytest.mark.skipif(os.geteuid() != 0, reason="stands in users and a registry: needs root here")]
+
+
+def say(message: str) -> None:
+    print(f"[users] {message}", file=sys.__stderr__, flush=True)
+
+
+def sh(*cmd: str, timeout: float = 600, check: bool = True, **kw: object) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(list(cmd), capture_output=True, text=True, timeout=timeout, check=False, **kw)  # type: ignore[call-overload]
+    if check and proc.returncode != 0:
+        raise AssertionError(f"`{' '.join(cmd)}` failed ({proc.returncode}): {proc.stderr[-2000:]}{proc.stdout[-1000:]}")
+    return proc  # type: ignore[no-any-return]
+
+
+# --- the host, before and after -----------------------------------------------------------------------
+
+
+def host_snapshot() -> dict[str, object]:
+    def iptables(binary: str) -> list[str]:
+        out = sh(binary, check=False).stdout if shutil.which(binary) else ""
+        return sorted(re.sub(r"\[\d+:\d+\]", "", line) for line in out.splitlines() if not line.startswith("#"))
+
+    sysctl = {}
+    for key in SYSCTLS:
+        path = Path("/proc/sys") / key.replace(".", "/")
+        sysctl[key] = path.read_text().strip() if path.exists() else None
+    daemon = Path("/etc/docker/daemon.json")
+    return {
+        "iptables": iptables("iptables-save"),
+        "sysctl": sysctl,
+        "daemon.json": hashlib.sha256(daemon.read_bytes()).hexdigest() if daemon.exists() else None,
+        "packages": sh("dpkg-query", "-W", "-f", "${Package} ${Version} ${Status}\n").stdout,
+        "runtime": engine.state().default_runtime,
+    }
+
+
+def assert_host_unchanged(before: dict[str, object]) -> None:
+    after = host_snapshot()
+    for key in before:
+        assert after[key] == before[key], f"{key} changed: {before[key]!r} -> {after[key]!r}"
+
+
+def assert_nothing_root_owned(home: Path) -> None:
+    found = sh("find", str(home), "-not", "-user", USER, "-print").stdout.split()
+    assert not found, f"root-owned files left in {home}: {found[:20]}"
+
+
+# --- the user ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class User:
+    name: str
+    home: Path
+    checkout: Path
+    env: dict[str, str]
+
+    def run(self, command: str, timeout: float = 900, check: bool = True,
+            env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        """`command` in the user's login shell, in their checkout, with their environment plus `env`."""
+        exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in {**self.env, **(env or {})}.items())
+        script = f"cd {shlex.quote(str(self.checkout))} && export {exports} && {command}" if exports else \
+            f"cd {shlex.quote(str(self.checkout))} && {command}"
+        say(f"{self.name}$ {command}")
+        proc = sh("su", "-", self.name, "-c", script, timeout=timeout, check=False)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"as {self.name}: `{command}` failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n"
+                                 f"{proc.stderr[-3000:]}")
+        return proc
+
+    def write(self, relative: str, text: str) -> Path:
+        path = self.home / relative
+        path.write_text(text)
+        shutil.chown(path, self.name, self.name)
+        return path
+
+
+def _copy_checkout(dest: Path, owner: str) -> None:
+    """The project's tracked files as they are in this working tree (CI: a clean clone), owned by `owner`."""
+    files = sh("git", "-C", str(REPO), "ls-files", "-z").stdout.split("\0")
+    dest.mkdir(parents=True)
+    for rel in filter(None, files):
+        src = REPO / rel
+        if src.exists():
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / rel)
+    sh("git", "init", "-q", str(dest))
+    sh("chown", "-R", f"{owner}:{owner}", str(dest))
+
+
+@pytest.fixture(scope="module")
+def user() -> Iterator[User]:
+    """A fresh non-root user in the docker group with a copy of the project in their home."""
+    artifacts = machine.setup()  # root's own set-up (offline here): the machine an admin prepared
+    if shutil.which("userdel") and subprocess.run(["id", USER], capture_output=True).returncode == 0:
+        sh("userdel", "-r", "-f", USER, check=False)
+    sh("useradd", "-m", "-s", "/bin/bash", "-G", "docker", USER)
+    home = Path(pwd.getpwnam(USER).pw_dir)
+    checkout = home / "edgelab"
+    _copy_checkout(checkout, USER)
+    # kind and kubectl of the pinned versions in the user's ~/.local/bin, as a user would install them
+    bindir = home / ".local" / "bin"
+    bindir.mkdir(parents=True)
+    for tool in (artifacts.kind, artifacts.kubectl):
+        shutil.copy2(tool, bindir / tool.name)
+    sh("chown", "-R", f"{USER}:{USER}", str(home / ".local"))
+    u = User(USER, home, checkout, {"PATH": f"{bindir}:/usr/local/bin:/usr/bin:/bin"})
+    u.run("id && docker info --format '{{.ServerVersion}}'")
+    yield u
+    for store in ("9301", "9302"):
+        u.run(f".venv/bin/edgelab down --store {store}", check=False, timeout=300)
+    sh("userdel", "-r", "-f", USER, check=False)
+
+
+# --- the registry that stands in for the internet ------------------------------------------------------
+
+
+@dataclass
+class Registry:
+    port: int
+    gateway: str
+    logs: list[Path]
+
+    @property
+    def host(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def requests(self) -> str:
+        return "\n".join(p.read_text(errors="replace") for p in self.logs)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _ensure_kind_network() -> str:
+    if engine.kind_network_gateway() is None:  # kind makes it with its first cluster; the same options
+        sh("docker", "network", "create", "-d", "bridge", "-o", "com.docker.network.bridge.enable_ip_masquerade=true",
+           "-o", "com.docker.network.driver.mtu=1500", "kind")
+    gateway = engine.kind_network_gateway()
+    assert gateway, "no IPv4 gateway on Docker's kind network"
+    return gateway
+
+
+def _pip_standin(work: Path, base: str, ref: str) -> None:
+    """`python:3.11-slim` as the mirror holds it: our python base plus pip (unpacked from its wheel)."""
+    wheels = work / "pipwheel"
+    sh(sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:", "-d", str(wheels), "pip")
+    context = work / "python-context"
+    (context / "site").mkdir(parents=True)
+    with zipfile.ZipFile(next(wheels.glob("pip-*.whl"))) as z:
+        z.extractall(context / "site")
+    (context / "Dockerfile").write_text(f"FROM {base}\nCOPY site/ /usr/local/lib/python3.11/dist-packages/\n")
+    sh("docker", "build", "--network", "none", "-t", ref, str(context), env={**os.environ, "DOCKER_BUILDKIT": "0"})
+
+
+def _node_standin(node_image: str, ref: str, addons: list[str]) -> None:
+    """`kindest/node` as the mirror holds it: our node image without the add-on images, so nodes pull them."""
+    cid = sh("docker", "run", "-d", "--privileged", "--entrypoint", "sleep", node_image, "infinity").stdout.strip()
+    try:
+        sh("docker", "exec", "-d", cid, "containerd")
+        sh("docker", "exec", cid, "sh", "-c", "for i in $(seq 1 60); do ctr info >/dev/null 2>&1 && exit 0; sleep 0.5; done; exit 1")
+        listed = sh("docker", "exec", cid, "ctr", "-n", "k8s.io", "images", "list", "-q").stdout.split()
+        doomed = [r for r in listed if any(r == a or r.startswith(a.split("@")[0]) for a in addons)]
+        assert doomed, f"the node image holds none of {addons}: {listed}"
+        sh("docker", "exec", cid, "ctr", "-n", "k8s.io", "images", "rm", *doomed)
+        sh("docker", "exec", cid, "pkill", "containerd")
+        sh("docker", "exec", cid, "sh", "-c", "for i in $(seq 1 60); do pgrep -x containerd >/dev/null || exit 0; sleep 0.5; done; exit 1")
+        sh("docker", "commit", "--change", 'ENTRYPOINT [ "/usr/local/bin/entrypoint", "/sbin/init" ]', cid, ref)
+    finally:
+        sh("docker", "rm", "-f", "-v", cid, check=False)
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
+    if not shutil.which("docker-registry"):
+        say("installing Debian's docker-registry (the stand-in for the internet's registries)")
+        sh("apt-get", "install", "-y", "-qq", "docker-registry", env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
+           timeout=300)
+    work = tmp_path_factory.mktemp("registry")
+    gateway = _ensure_kind_network()
+    port = _free_port()
+    procs, logs = [], []
+    for addr in ("127.0.0.1", gateway):  # the host's Docker pulls from loopback; the nodes reach the gateway
+        config = work / f"config-{addr}.yml"
+        config.write_text(yaml.safe_dump({
+            "version": 0.1, "log": {"level": "info", "formatter": "text"},
+            "storage": {"filesystem": {"rootdirectory": str(work / "data")}, "delete": {"enabled": True}},
+            "http": {"addr": f"{addr}:{port}"},
+        }))
+        log = work / f"registry-{addr}.log"
+        logs.append(log)
+        procs.append(subprocess.Popen(["docker-registry", "serve", str(config)], stdout=log.open("wb"),
+                                      stderr=subprocess.STDOUT, start_new_session=True))
+    reg = Registry(port, gateway, logs)
+    try:
+        deadline = time.monotonic() + 30
+        while not (machine.registry_answers(f"http://{reg.host}", 2)
+                   and machine.registry_answers(f"http://{gateway}:{port}", 2)):
+            assert time.monotonic() < deadline, reg.requests()[-2000:]
+            time.sleep(0.5)
+        p = pins.load()
+        addons = ["docker.io/cloudnativelabs/kube-router:" + p.kube_router,
+                  "registry.k8s.io/metrics-server/metrics-server:" + p.metrics_server]
+        pushed = {
+            f"{reg.host}/kindest/node:{p.kubernetes}": None,
+            f"{reg.host}/library/python:3.11-slim": None,
+            f"{reg.host}/cloudnativelabs/kube-router:{p.kube_router}": addons[0],
+            f"{reg.host}/metrics-server/metrics-server:{p.metrics_server}": addons[1],
+        }
+        _node_standin(p.offline_node_image, f"{reg.host}/kindest/node:{p.kubernetes}", addons)
+        _pip_standin(work, p.python_base_image, f"{reg.host}/library/python:3.11-slim")
+        for ref, src in pushed.items():
+            if src:
+                sh("docker", "tag", src, ref)
+            say(f"pushing {ref}")
+            sh("docker", "push", ref, timeout=900)
+            sh("docker", "rmi", ref)  # the user's pull must come from the registry
+        yield reg
+    finally:
+        for proc in procs:
+            proc.terminate()
+            proc.wait(timeout=30)
+
+
+# --- one lab, played as the user -----------------------------------------------------------------------
+
+
+def _fill_pods(command: str, pods: list[str]) -> str:
+    """`<pos-backend pod>` in a rubric command → a real pod of that workload."""
+    return re.sub(r"<([a-z0-9-]+) pod>", lambda m: next((p for p in pods if p.startswith(m.group(1) + "-")),
+                                                         m.group(1)), command)
+
+
+def play_lab(u: User, store: str) -> dict[str, object]:
+    """Investigate the running lab with the learner's kubectl (as the user), submit, return the graded result."""
+    state = u.home / ".local" / "state"
+    old = os.environ.get("XDG_STATE_HOME")
+    os.environ["XDG_STATE_HOME"] = str(state)  # read the user's lab state; root writes nothing there
+    try:
+        from edgelab import session
+
+        run = session.running(store)
+        assert run is not None and run.lab == LAB, run
+        lab = labs.get(LAB)
+        exp = grading.expected(lab, run.attempt)
+        learner = storelib.paths(store).learner_kubeconfig
+    finally:
+        if old is None:
+            os.environ.pop("XDG_STATE_HOME")
+        else:
+            os.environ["XDG_STATE_HOME"] = old
+    # the rubric's commands, as the learner, until one shows the evidence
+    entries = lab.findings.evidence
+    evidence = ""
+    deadline = time.monotonic() + 180
+    while not evidence:
+        for step in exp["rubric"]:
+            command = step["command"]
+            pods = u.run(f"kubectl --kubeconfig {learner} get pods -n {exp['findings']['namespace']} -o name",
+                         check=False).stdout.split()
+            command = _fill_pods(command, [p.split("/")[1] for p in pods])
+            out = u.run(command.replace("kubectl ", f"kubectl --kubeconfig {learner} ", 1), check=False)
+            for line in (out.stdout + out.stderr).splitlines():
+                if not evidence and grading.evidence_matches([line], entries, run.attempt.values):
+                    evidence = line.strip()
+        assert evidence or time.monotonic() < deadline, "the rubric's commands never showed the evidence"
+        if not evidence:
+            time.sleep(3)
+    for step in exp["rubric"]:  # every step once more, after the evidence
+        u.run(step["command"].replace("kubectl ", f"kubectl --kubeconfig {learner} ", 1), check=False)
+    f = exp["findings"]
+    findings = {"namespace": f["namespace"], "workload": f["workload"], "pod_state": f["pod_state"][0],
+                "root_cause": f["root_cause"][0], "evidence": [evidence]}
+    path = u.write("findings.yaml", yaml.safe_dump(findings))
+    out = u.run(f".venv/bin/edgelab lab submit --store {store} --findings {path} --json", check=False)
+    assert out.returncode in (0, 1), out.stderr
+    return json.loads(out.stdout)  # type: ignore[no-any-return]
+
+
+def test_online_through_a_registry_mirror_as_a_docker_group_user(user: User, registry: Registry) -> None:
+    u, reg = user, registry
+    before = host_snapshot()
+    env = {"EDGELAB_SYSTEM_DIR": str(u.home / "no-admin-setup"),  # a user's machine: nothing an admin prepared
+           "EDGELAB_NODE_IMAGE": f"kindest/node:{pins.load().kubernetes}", "EDGELAB_PYTHON_IMAGE": "python:3.11-slim"}
+    # kubectl v1.32 in /usr/bin must not be used: the user's own v1.34 in ~/.local/bin is found first,
+    # and with it alone removed, setup says why it does not take /usr/bin's
+    setup = u.run(f"make setup SETUP_ARGS='--online --registry-mirror {reg.host}'", env=env)
+    assert "online" in setup.stdout + setup.stderr
+    record = json.loads((u.home / ".config" / "edgelab" / "setup.json").read_text())
+    assert record["mode"] == "online" and record["registry_mirror"] == reg.host, record
+    assert record["node_image"] == f"{reg.host}/kindest/node:{pins.load().kubernetes}"
+    assert record["kubectl"] == str(u.home / ".local" / "bin" / "kubectl")
+    base = json.loads(sh("docker", "image", "inspect", pins.load().fault_operator_image).stdout)[0]
+    assert base["Config"]["Labels"]["org.opencontainers.image.base.name"] == f"{reg.host}/library/python:3.11-slim"
+
+    u.run("make up STORE=9301 NODES=1", timeout=1200, env=env)
+    result = play_lab(u, "9301")
+    assert result["passed"] and result["score"] == 100, result
+    u.run(".venv/bin/edgelab down --store 9301", env=env)
+
+    logged = reg.requests()
+    for path in (f"/v2/kindest/node/manifests/{pins.load().kubernetes}", "/v2/library/python/manifests/3.11-slim",
+                 "/v2/cloudnativelabs/kube-router/manifests/", "/v2/metrics-server/metrics-server/manifests/"):
+        assert path in logged, f"no pull of {path} in the registry's log"
+    assert_host_unchanged(before)
+    assert_nothing_root_owned(u.home)
+
+
+def test_a_lab_machine_prepared_once_by_root(user: User) -> None:
+    u = user
+    assert machine.system_record_path().exists(), "root's offline set-up wrote no machine-wide record"
+    u.run("rm -rf ~/.config/edgelab")
+    before = host_snapshot()
+    setup = u.run("make setup")
+    assert "offline" in setup.stdout + setup.stderr, setup.stdout + setup.stderr
+    u.run("make up STORE=9302 NODES=1", timeout=1200)
+    result = play_lab(u, "9302")
+    assert result["passed"] and result["score"] == 100, result
+    u.run(".venv/bin/edgelab down --store 9302")
+    assert_host_unchanged(before)
+    assert_nothing_root_owned(u.home)
+
+
+def test_a_user_without_docker_access_is_told_what_to_do(user: User) -> None:
+    """No permission on the Docker socket: one line saying what to do, and no record made."""
+    u = user
+    u.run("make .venv/.installed")
+    sh("gpasswd", "-d", u.name, "docker")
+    try:
+        proc = u.run(".venv/bin/edgelab setup --online", check=False, env={"EDGELAB_CONFIG_DIR": str(u.home / "nodocker")})
+        assert proc.returncode == 1, proc.stdout + proc.stderr
+        assert "no permission to use the Docker socket" in proc.stderr and "usermod -aG docker" in proc.stderr, \
+            proc.stderr
+        assert len(proc.stderr.strip().splitlines()) <= 2, proc.stderr
+        assert not (u.home / "nodocker").exists()
+        doctor = u.run(".venv/bin/edgelab doctor --json", check=False, env={"EDGELAB_CONFIG_DIR": str(u.home / "nodocker")})
+        checks = {c["name"]: c for c in json.loads(doctor.stdout)}
+        assert doctor.returncode == 1 and not checks["docker"]["ok"] and "usermod" in checks["docker"]["fix"], checks
+    finally:
+        sh("gpasswd", "-a", u.name, "docker")
+
+
+def test_a_mirror_that_does_not_answer_stops_setup_and_records_nothing(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from edgelab.cli import app
+
+    monkeypatch.setenv("EDGELAB_CONFIG_DIR", str(tmp_path / "config"))
+    result = CliRunner().invoke(app, ["setup", "--online", "--registry-mirror", f"127.0.0.1:{_free_port()}"])
+    assert result.exit_code == 1, result.output
+    assert "does not answer" in result.output and "--registry-mirror ''" in result.output, result.output
+    assert not (tmp_path / "config").exists()
