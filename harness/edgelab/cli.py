@@ -171,6 +171,73 @@ def cluster_down(name: Annotated[str, typer.Option(help="Cluster name.")] = "edg
     raise typer.Exit(0)
 
 
+# --- image bundles (air-gapped machines) ---------------------------------------
+
+images_app = typer.Typer(help="Carry a working set-up to a machine with no registry and no package mirrors: "
+                         "`save` every image and tool a store needs into one file, `load` it there.",
+                         no_args_is_help=True)
+app.add_typer(images_app, name="images")
+
+BundleArg = Annotated[Path, typer.Argument(metavar="FILE", help="The bundle: one tar file.")]
+
+
+@images_app.command("save")
+def images_save(file: BundleArg, as_json: JsonOpt = False) -> None:
+    """Write the node image, our images, kind and kubectl of this machine's set-up into FILE.
+
+    Uses what `edgelab setup` recorded and builds nothing (run `edgelab setup`
+    first). FILE appears only when complete. It is a few GB: check the space.
+
+    Example: edgelab images save /media/usb/edgelab-images.tar
+    """
+    from . import bundle
+
+    progress = _Progress(as_json)
+    try:
+        summary = bundle.save(file, machine.current(), progress.say)
+    except Exception as exc:  # wrapped once here: one line, traceback with --debug
+        raise _fail(exc) from exc
+    except KeyboardInterrupt:
+        err.print(f"interrupted: {file} was not written; run the same command again")
+        raise typer.Exit(130) from None
+    if as_json:
+        print(json.dumps(summary))
+    else:
+        out.print(f"saved {len(summary['images'])} image name(s), kind and kubectl to [bold]{summary['path']}[/bold] "
+                  f"({summary['bytes'] / 1e9:.2f} GB, Kubernetes {summary['kubernetes']}, kind {summary['kind']}).\n"
+                  f"  on the other machine: edgelab images load {summary['path']}")
+    raise typer.Exit(0)
+
+
+@images_app.command("load")
+def images_load(file: BundleArg, as_json: JsonOpt = False) -> None:
+    """Set this machine up from FILE (made by `edgelab images save`): no registry, build or download.
+
+    Checks the whole file first (format, versions, checksums), then loads the
+    images into Docker, installs kind and kubectl and records an offline
+    set-up. As root, tools and record are shared with the docker group.
+
+    Example: sudo .venv/bin/edgelab images load /media/usb/edgelab-images.tar
+    """
+    from . import bundle
+
+    progress = _Progress(as_json)
+    try:
+        artifacts = bundle.load(file, progress.say)
+    except Exception as exc:  # wrapped once here: one line, traceback with --debug
+        raise _fail(exc) from exc
+    except KeyboardInterrupt:
+        err.print("interrupted: the set-up was not recorded; run the same command again")
+        raise typer.Exit(130) from None
+    if as_json:
+        print(json.dumps(_artifacts_json(artifacts)))
+    else:
+        out.print(f"ready, [bold]{artifacts.mode}[/bold] ({artifacts.reason})\n"
+                  f"  kind {artifacts.kind}\n  kubectl {artifacts.kubectl}\n  node image {artifacts.node_image}\n"
+                  f"  recorded in {machine.record_path()}; check with `edgelab doctor`")
+    raise typer.Exit(0)
+
+
 # --- stores -------------------------------------------------------------------
 
 StoreOpt = Annotated[str, typer.Option("--store", "-s", help="Store number, e.g. 4523.")]

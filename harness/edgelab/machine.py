@@ -195,6 +195,12 @@ def setup(offline: bool | None = None, mirror: str | None = None, report: Report
         report("host", message, 0.0)
 
     if before is not None and not redecide and offline is None and mirror is None:
+        from . import bundle
+
+        if bundle.is_loaded(before):  # nothing can be built where a bundle was needed: check it is whole
+            bundle.check_loaded(before)
+            say(f"mode offline ({before.reason})")
+            return before
         is_offline, why, mirror = before.offline, before.reason, before.registry_mirror
         why = why.removeprefix("recorded: ")
         say(f"mode {before.mode} (recorded: {why})")

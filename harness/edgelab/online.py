@@ -102,10 +102,18 @@ def _context(ctx: StepContext, dockerfile: Path, sources: dict[str, Path]) -> Pa
     return context
 
 
+def _buildkit_env() -> dict[str, str]:
+    """BuildKit where the Docker client has buildx (Docker Desktop, current Engine); the classic builder otherwise."""
+    import subprocess
+
+    has_buildx = subprocess.run(["docker", "buildx", "version"], capture_output=True, check=False).returncode == 0
+    return {} if has_buildx else {"DOCKER_BUILDKIT": "0"}
+
+
 def _docker_build(ctx: StepContext, context: Path, base: str) -> None:
     ref = f"edgelab-cache/{ctx.step.name}:{ctx.key}"
     ctx.sh(["docker", "build", "--pull=false", "--build-arg", f"BASE={base}",
-            "--label", f"org.opencontainers.image.base.name={base}", "-t", ref, str(context)])
+            "--label", f"org.opencontainers.image.base.name={base}", "-t", ref, str(context)], env=_buildkit_env())
 
 
 def edge_app_step(base: str, tags: tuple[str, ...]) -> Step:
