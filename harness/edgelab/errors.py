@@ -18,14 +18,14 @@ class HostError(EdgelabError):
 
 
 class BuildError(EdgelabError):
-    """An offline build step failed."""
+    """A build step (offline build, or our images online) failed."""
 
     def __init__(self, step: str, log: Path, detail: str = "") -> None:
         self.step = step
         self.log = log
         tail = f"\n{detail}" if detail else ""
         super().__init__(
-            f"offline build step {step!r} failed; its full log is {log}{tail}\n"
+            f"build step {step!r} failed; its full log is {log}{tail}\n"
             "Fix the cause and run the same command again: finished steps are cached."
         )
 
