@@ -126,6 +126,7 @@ def _spec(name: str, nodes: int, artifacts: Artifacts) -> clusterlib.ClusterSpec
         name=name, workers=nodes - 1, node_image=artifacts.node_image, kind=artifacts.kind,
         kubectl=artifacts.kubectl, kubeconfig=clusterlib.kubeconfig_path(name),
         load_images=(artifacts.python_base_image,),
+        registry_mirror=None if artifacts.offline else artifacts.registry_mirror,
     )
 
 

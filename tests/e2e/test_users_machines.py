@@ -111,6 +111,7 @@ class User:
     home: Path
     checkout: Path
     env: dict[str, str]
+    transcript: Path  # every command run as the user and what it printed (kept in pytest's tmp folder)
 
     def run(self, command: str, timeout: float = 900, check: bool = True,
             env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -120,6 +121,8 @@ class User:
             f"cd {shlex.quote(str(self.checkout))} && {command}"
         say(f"{self.name}$ {command}")
         proc = sh("su", "-", self.name, "-c", script, timeout=timeout, check=False)
+        with self.transcript.open("a") as t:
+            t.write(f"{self.name}$ {command}\n{proc.stdout}{proc.stderr}[exit {proc.returncode}]\n\n")
         if check and proc.returncode != 0:
             raise AssertionError(f"as {self.name}: `{command}` failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n"
                                  f"{proc.stderr[-3000:]}")
@@ -146,7 +149,7 @@ def _copy_checkout(dest: Path, owner: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def user() -> Iterator[User]:
+def user(tmp_path_factory: pytest.TempPathFactory) -> Iterator[User]:
     """A fresh non-root user in the docker group with a copy of the project in their home."""
     artifacts = machine.setup()  # root's own set-up (offline here): the machine an admin prepared
     if shutil.which("userdel") and subprocess.run(["id", USER], capture_output=True).returncode == 0:
@@ -161,7 +164,9 @@ def user() -> Iterator[User]:
     for tool in (artifacts.kind, artifacts.kubectl):
         shutil.copy2(tool, bindir / tool.name)
     sh("chown", "-R", f"{USER}:{USER}", str(home / ".local"))
-    u = User(USER, home, checkout, {"PATH": f"{bindir}:/usr/local/bin:/usr/bin:/bin"})
+    transcript = tmp_path_factory.mktemp("users") / "transcript.txt"
+    say(f"transcript of the user's commands: {transcript}")
+    u = User(USER, home, checkout, {"PATH": f"{bindir}:/usr/local/bin:/usr/bin:/bin"}, transcript)
     u.run("id && docker info --format '{{.ServerVersion}}'")
     yield u
     for store in ("9301", "9302"):

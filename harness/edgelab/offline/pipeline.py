@@ -291,8 +291,11 @@ def _chmod_and_retry(func: Callable[[str], object], path: str, _exc: object) -> 
 def _unmount_below(path: Path) -> None:
     """Detach anything still mounted inside `path` (a chroot's proc after Ctrl-C)."""
     prefix = str(path.resolve()) + "/"
-    with open("/proc/mounts") as f:
-        targets = [line.split()[1] for line in f if line.split()[1].startswith(prefix)]
+    try:
+        with open("/proc/mounts") as f:  # Linux; elsewhere (macOS, online builds) nothing is ever mounted here
+            targets = [line.split()[1] for line in f if line.split()[1].startswith(prefix)]
+    except OSError:
+        return
     for target in sorted(targets, key=len, reverse=True):
         subprocess.run(["umount", "-l", target], capture_output=True, check=False)
 
