@@ -24,6 +24,7 @@ import json
 import os
 import shutil
 import ssl
+import sys
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -214,7 +215,7 @@ def setup(offline: bool | None = None, mirror: str | None = None, report: Report
         is_offline, why = decide(offline, mirror, engine_mirrors)
         say(f"mode {'offline' if is_offline else 'online'}: {why}")
     if is_offline:
-        artifacts = _offline(pins, report, say, why, before)
+        artifacts = _offline(pins, report, say, why)
     else:
         from . import online
 
@@ -228,7 +229,7 @@ def setup(offline: bool | None = None, mirror: str | None = None, report: Report
     return artifacts
 
 
-def _offline(pins: Pins, report: Report, say: Callable[[str], None], why: str, before: Artifacts | None) -> Artifacts:
+def _offline(pins: Pins, report: Report, say: Callable[[str], None], why: str) -> Artifacts:
     """Root builds; any other user takes what an admin prepared, or is told how to get it."""
     from .offline import build
 
@@ -236,12 +237,13 @@ def _offline(pins: Pins, report: Report, say: Callable[[str], None], why: str, b
         return replace(build(report=report, pins=pins), reason=why)
     prepared = _read(system_record_path())
     if prepared is None or not prepared.offline:
+        builds_here = "an admin runs `sudo .venv/bin/edgelab setup --offline` once (docs/offline.md), " \
+            if sys.platform.startswith("linux") else "offline builds need Linux and root; "
         raise HostError(
-            f"{why}, and this machine is not prepared for offline use: an admin runs "
-            "`sudo .venv/bin/edgelab setup --offline` once (docs/offline.md), or give a registry that "
-            "answers with `edgelab setup --registry-mirror HOST:PORT`")
-    state = engine.require()
-    del state
+            f"{why}, and this machine is not prepared for offline use: {builds_here}or load a bundle made "
+            "elsewhere with `edgelab images load FILE`, or give a registry that answers with "
+            "`edgelab setup --registry-mirror HOST:PORT`")
+    engine.require()
     missing = [ref for ref in (prepared.node_image,) if not engine.image_exists(ref)]
     if missing:
         raise HostError(f"this machine's offline images are gone ({', '.join(missing)}): an admin runs "

@@ -173,3 +173,16 @@ def test_docker_not_answering_says_what_to_do() -> None:
     assert "usermod -aG docker" in engine.explain("permission denied while trying to connect to the Docker daemon")[1]
     assert engine.explain("Cannot connect to the Docker daemon at unix:///var/run/docker.sock. "
                           "Is the docker daemon running?")[0] == "Docker is not running"
+
+
+def test_a_non_root_user_on_an_unprepared_machine_is_told_the_ways_out(monkeypatch: pytest.MonkeyPatch) -> None:
+    from edgelab import engine
+    from edgelab.pins import load
+
+    monkeypatch.setattr(engine, "is_root_linux", lambda: False)  # as a docker-group user; nothing was prepared
+    with pytest.raises(HostError) as err:
+        machine._offline(load(), lambda *_: None, lambda _: None, "no container registry answers")
+    text = str(err.value)
+    assert "not prepared for offline use" in text and "edgelab images load FILE" in text
+    assert "--registry-mirror" in text and ("sudo .venv/bin/edgelab setup --offline" in text or "need Linux" in text)
+    assert machine.recorded() is None
