@@ -286,7 +286,7 @@ def load(path: Path, say: Say) -> Artifacts:
 
 def is_loaded(artifacts: Artifacts) -> bool:
     """Whether this set-up came from a bundle (`load`), not from a build or a registry."""
-    return artifacts.reason.removeprefix("recorded: ").startswith(LOADED)
+    return artifacts.reason.startswith(LOADED)
 
 
 def check_loaded(artifacts: Artifacts) -> None:

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import engine, host, machine, tools
-from .offline._build import cache_dir
 from .pins import load
 
 MIN_FREE_DISK = 15 << 30  # the offline build's caches and images take about 8 GiB; online about 3
@@ -87,7 +86,7 @@ def checks() -> list[Check]:
         out.append(Check("memory", ok, f"Docker has {st.memory_bytes >> 20} MiB; a node of profile {prof.name} "
                          f"is {prof.memory_bytes >> 20} MiB (a running 1-node store uses about 1.2 GiB)",
                          "" if ok else "give Docker more memory (Docker Desktop / colima: resources settings)"))
-    base = cache_dir()
+    base = machine.cache_dir()
     probe = base if base.exists() else Path.home()
     free_disk = shutil.disk_usage(probe).free
     out.append(Check("disk", free_disk >= MIN_FREE_DISK, f"{free_disk >> 30} GiB free at {probe}",

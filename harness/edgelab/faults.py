@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +19,7 @@ from kubernetes import client, config
 from edgelab_operator import GROUP, NAMESPACE, PLURAL, VERSION
 from edgelab_operator import catalogue as cat
 
+from . import engine
 from .cluster import poll
 from .errors import ClusterError, EdgelabError
 
@@ -36,13 +36,6 @@ def catalogue() -> cat.Catalogue:
     return cat.load()
 
 
-def operator_image_id(image: str) -> str:
-    """The local Docker id of the operator image ("" when Docker does not know it)."""
-    proc = subprocess.run(["docker", "image", "inspect", "--format", "{{.Id}}", image],
-                          capture_output=True, text=True, check=False)
-    return proc.stdout.strip() if proc.returncode == 0 else ""
-
-
 def install(k: Any, say: Say = lambda _: None, image: str | None = None) -> None:
     """Apply the Fault CRD and the operator (idempotent). `k` is a cluster.Kubectl.
 
@@ -53,7 +46,7 @@ def install(k: Any, say: Say = lambda _: None, image: str | None = None) -> None
     k("apply", "-f", str(OPERATOR_MANIFESTS / "crd.yaml"))
     k("wait", "--for=condition=Established", "crd/faults.edgelab.io", "--timeout=60s", timeout=70)
     k("apply", "-f", str(OPERATOR_MANIFESTS / "operator.yaml"))
-    image_id = operator_image_id(image) if image else ""
+    image_id = engine.image_id(image) if image else ""  # "" when Docker does not know it
     if image_id:
         patch = {"spec": {"template": {"metadata": {"annotations": {"edgelab.io/image-id": image_id}}}}}
         k("-n", NAMESPACE, "patch", "deployment", "fault-operator", "--type=merge", "-p", json.dumps(patch))

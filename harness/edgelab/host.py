@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from . import engine
 from .errors import HostError
 
 CAP_SYS_RESOURCE = 24
@@ -54,17 +55,11 @@ def lacks_cap_sys_resource() -> bool:
 
 
 def docker_answers() -> bool:
-    if not shutil.which("docker"):
-        return False
-    try:
-        return _quiet(["docker", "info", "--format", "{{.ServerVersion}}"], timeout=15).returncode == 0
-    except subprocess.TimeoutExpired:
-        return False
+    return engine.state().answers
 
 
 def docker_default_runtime() -> str:
-    out = _quiet(["docker", "info", "--format", "{{.DefaultRuntime}}"])
-    return out.stdout.strip()
+    return engine.state().default_runtime
 
 
 def _apt_install(packages: list[str], say: Progress) -> None:

@@ -84,6 +84,14 @@ def config_dir() -> Path:
     return Path(os.environ.get("XDG_CONFIG_HOME") or os.path.expanduser("~/.config")) / "edgelab"
 
 
+def cache_dir() -> Path:
+    """edgelab's cache (builds, logs, its own tools): `$EDGELAB_CACHE`, else `$XDG_CACHE_HOME/edgelab`."""
+    base = os.environ.get("EDGELAB_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "edgelab"
+    )
+    return Path(base)
+
+
 def system_dir() -> Path:
     """The machine-wide set-up an admin made (`$EDGELAB_SYSTEM_DIR`, else /var/lib/edgelab)."""
     return Path(os.environ.get("EDGELAB_SYSTEM_DIR") or "/var/lib/edgelab")
@@ -203,7 +211,6 @@ def setup(offline: bool | None = None, mirror: str | None = None, report: Report
             say(f"mode offline ({before.reason})")
             return before
         is_offline, why, mirror = before.offline, before.reason, before.registry_mirror
-        why = why.removeprefix("recorded: ")
         say(f"mode {before.mode} (recorded: {why})")
     else:
         if mirror is not None:

@@ -143,9 +143,7 @@ def own_images(pins: Pins, base: str, arch: str, report: machine.Report) -> None
 
     steps = [edge_app_step(base, tuple(store_image_names())),
              operator_step(base, pins.python_image_packages, arch, pins.fault_operator_image)]
-    from .offline._build import cache_dir
-
-    Pipeline(steps, cache_dir()).run([s.name for s in steps], report)
+    Pipeline(steps, machine.cache_dir()).run([s.name for s in steps], report)
 
 
 def build(pins: Pins, mirror: str | None, report: machine.Report, say: Say, why: str) -> machine.Artifacts:

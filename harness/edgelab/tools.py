@@ -44,14 +44,10 @@ def platform_key(system: str | None = None, machine: str | None = None) -> str:
 
 
 def default_dir() -> Path:
-    """edgelab's own tool folder: `$EDGELAB_CACHE/bin`, else `${XDG_CACHE_HOME:-~/.cache}/edgelab/bin`.
+    """edgelab's own tool folder: `bin` in its cache (`$EDGELAB_CACHE`, else `${XDG_CACHE_HOME:-~/.cache}/edgelab`)."""
+    from .machine import cache_dir
 
-    The same cache root as `edgelab.offline._build.cache_dir`.
-    """
-    base = os.environ.get("EDGELAB_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "edgelab"
-    )
-    return Path(base) / "bin"
+    return cache_dir() / "bin"
 
 
 def _pin(name: str, pins: Pins) -> ToolPin:

@@ -2,24 +2,16 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 
 from .. import host
-from ..machine import Artifacts
+from ..machine import Artifacts, cache_dir
 from ..pins import Pins, load
 from .pipeline import Pipeline
 from .steps import all_steps
 
 Report = Callable[[str, str, float], None]
-
-
-def cache_dir() -> Path:
-    base = os.environ.get("EDGELAB_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "edgelab"
-    )
-    return Path(base)
 
 
 def pipeline(pins: Pins | None = None) -> Pipeline:

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from ..engine import image_exists
 from ..errors import BuildError
 
 Kind = Literal["files", "image"]
@@ -104,13 +105,6 @@ class StepContext:
         if proc.returncode != 0:
             raise subprocess.CalledProcessError(proc.returncode, cmd)
         return proc.stdout if capture else ""
-
-
-def image_exists(ref: str) -> bool:
-    return (
-        subprocess.run(["docker", "image", "inspect", ref], capture_output=True, check=False).returncode
-        == 0
-    )
 
 
 class Pipeline:
