@@ -83,8 +83,15 @@ MirrorOpt = Annotated[
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print a JSON result on stdout, no progress.")]
 
 
-def _artifacts_json(a: Artifacts) -> dict[str, object]:
-    return a.to_json()
+def _print_setup(artifacts: Artifacts, as_json: bool, after: str = "") -> None:
+    """The recorded set-up, as `setup` and `images load` end: JSON, or what a person reads."""
+    if as_json:
+        print(json.dumps(artifacts.to_json()))
+        return
+    out.print(f"ready, [bold]{artifacts.mode}[/bold] ({artifacts.reason}"
+              + (f"; pulls through {artifacts.registry_mirror}" if artifacts.registry_mirror else "") + ")\n"
+              f"  kind {artifacts.kind}\n  kubectl {artifacts.kubectl}\n  node image {artifacts.node_image}\n"
+              f"  recorded in {machine.record_path()}{after}")
 
 
 @app.command()
@@ -111,13 +118,7 @@ def setup(offline: OfflineOpt = None, mirror: MirrorOpt = None, as_json: JsonOpt
     except KeyboardInterrupt:
         err.print("interrupted: finished steps are cached; run the same command again")
         raise typer.Exit(130) from None
-    if as_json:
-        print(json.dumps(_artifacts_json(artifacts)))
-    else:
-        out.print(f"ready, [bold]{artifacts.mode}[/bold] ({artifacts.reason}"
-                  + (f"; pulls through {artifacts.registry_mirror}" if artifacts.registry_mirror else "") + ")\n"
-                  f"  kind {artifacts.kind}\n  kubectl {artifacts.kubectl}\n  node image {artifacts.node_image}\n"
-                  f"  recorded in {machine.record_path()}")
+    _print_setup(artifacts, as_json)
     raise typer.Exit(0)
 
 
@@ -230,12 +231,7 @@ def images_load(file: BundleArg, as_json: JsonOpt = False) -> None:
     except KeyboardInterrupt:
         err.print("interrupted: the set-up was not recorded; run the same command again")
         raise typer.Exit(130) from None
-    if as_json:
-        print(json.dumps(_artifacts_json(artifacts)))
-    else:
-        out.print(f"ready, [bold]{artifacts.mode}[/bold] ({artifacts.reason})\n"
-                  f"  kind {artifacts.kind}\n  kubectl {artifacts.kubectl}\n  node image {artifacts.node_image}\n"
-                  f"  recorded in {machine.record_path()}; check with `edgelab doctor`")
+    _print_setup(artifacts, as_json, after="; check with `edgelab doctor`")
     raise typer.Exit(0)
 
 

@@ -35,7 +35,6 @@ import shutil
 import socket
 import subprocess
 import sys
-import time
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -46,6 +45,9 @@ import yaml
 
 from edgelab import engine, grading, labs, machine, pins
 from edgelab import store as storelib
+from edgelab.cluster import poll
+from edgelab.errors import ClusterError
+from edgelab.offline.steps import CONTAINERD_DOWN, CONTAINERD_UP
 
 REPO = Path(__file__).resolve().parents[2]
 USER = "edgeuser"
@@ -225,13 +227,13 @@ def _node_standin(node_image: str, ref: str, addons: list[str]) -> None:
     cid = sh("docker", "run", "-d", "--privileged", "--entrypoint", "sleep", node_image, "infinity").stdout.strip()
     try:
         sh("docker", "exec", "-d", cid, "containerd")
-        sh("docker", "exec", cid, "sh", "-c", "for i in $(seq 1 60); do ctr info >/dev/null 2>&1 && exit 0; sleep 0.5; done; exit 1")
+        sh("docker", "exec", cid, "sh", "-c", CONTAINERD_UP)
         listed = sh("docker", "exec", cid, "ctr", "-n", "k8s.io", "images", "list", "-q").stdout.split()
         doomed = [r for r in listed if any(r == a or r.startswith(a.split("@")[0]) for a in addons)]
         assert doomed, f"the node image holds none of {addons}: {listed}"
         sh("docker", "exec", cid, "ctr", "-n", "k8s.io", "images", "rm", *doomed)
         sh("docker", "exec", cid, "pkill", "containerd")
-        sh("docker", "exec", cid, "sh", "-c", "for i in $(seq 1 60); do pgrep -x containerd >/dev/null || exit 0; sleep 0.5; done; exit 1")
+        sh("docker", "exec", cid, "sh", "-c", CONTAINERD_DOWN)
         sh("docker", "commit", "--change", 'ENTRYPOINT [ "/usr/local/bin/entrypoint", "/sbin/init" ]', cid, ref)
     finally:
         sh("docker", "rm", "-f", "-v", cid, check=False)
@@ -260,11 +262,11 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
                                       stderr=subprocess.STDOUT, start_new_session=True))
     reg = Registry(port, gateway, logs)
     try:
-        deadline = time.monotonic() + 30
-        while not (machine.registry_answers(f"http://{reg.host}", 2)
-                   and machine.registry_answers(f"http://{gateway}:{port}", 2)):
-            assert time.monotonic() < deadline, reg.requests()[-2000:]
-            time.sleep(0.5)
+        try:
+            poll("the stand-in registry on both addresses", lambda: machine.registry_answers(f"http://{reg.host}", 2)
+                 and machine.registry_answers(f"http://{gateway}:{port}", 2), 30, interval=0.5)
+        except ClusterError as exc:
+            raise AssertionError(f"{exc}: {reg.requests()[-2000:]}") from exc
         p = pins.load()
         addons = ["docker.io/cloudnativelabs/kube-router:" + p.kube_router,
                   "registry.k8s.io/metrics-server/metrics-server:" + p.metrics_server]
@@ -318,29 +320,24 @@ def play_lab(u: User, store: str) -> dict[str, object]:
             os.environ["XDG_STATE_HOME"] = old
     # the rubric's commands, as the learner, until one shows the evidence
     entries = lab.findings.evidence
-    evidence = ""
-    deadline = time.monotonic() + 180
-    while not evidence:
-        for step in exp["rubric"]:
-            command = step["command"]
-            ns = re.search(r"-n (\S+)", command)
-            pods = u.run(f"kubectl --kubeconfig {learner} get pods -n {ns.group(1) if ns else 'default'} -o name",
-                         check=False).stdout.split() if "<" in command else []
-            command = _fill_pods(command, [p.split("/")[1] for p in pods])
-            out = u.run(command.replace("kubectl ", f"kubectl --kubeconfig {learner} ", 1), check=False)
-            for line in (out.stdout + out.stderr).splitlines():
-                if not evidence and grading.evidence_matches([line], entries, run.attempt.values):
-                    evidence = line.strip()
-        assert evidence or time.monotonic() < deadline, "the rubric's commands never showed the evidence"
-        if not evidence:
-            time.sleep(3)
-    for step in exp["rubric"]:  # every step once more, after the evidence
-        command = step["command"]
+
+    def as_learner(command: str) -> str:
+        """A rubric command as the user with the learner's kubeconfig, `<x pod>` filled in; what it printed."""
         ns = re.search(r"-n (\S+)", command)
         pods = u.run(f"kubectl --kubeconfig {learner} get pods -n {ns.group(1) if ns else 'default'} -o name",
                      check=False).stdout.split() if "<" in command else []
-        u.run(_fill_pods(command, [p.split("/")[1] for p in pods]).replace("kubectl ", f"kubectl --kubeconfig {learner} ", 1),
-              check=False)
+        command = _fill_pods(command, [p.split("/")[1] for p in pods])
+        out = u.run(command.replace("kubectl ", f"kubectl --kubeconfig {learner} ", 1), check=False)
+        return out.stdout + out.stderr
+
+    def shown() -> str:
+        """One pass over the rubric; the first line that shows the evidence, or ""."""
+        lines = [line for step in exp["rubric"] for line in as_learner(step["command"]).splitlines()]
+        return next((ln.strip() for ln in lines if grading.evidence_matches([ln], entries, run.attempt.values)), "")
+
+    evidence = poll("the rubric's commands to show the evidence", shown, 180, interval=3)
+    for step in exp["rubric"]:  # every step once more, after the evidence
+        as_learner(step["command"])
     f = exp["findings"]
     findings = {"namespace": f["namespace"], "workload": f["workload"], "pod_state": f["pod_state"][0],
                 "root_cause": f["root_cause"][0], "evidence": [evidence]}

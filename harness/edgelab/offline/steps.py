@@ -444,6 +444,11 @@ def storage_manifest(kind_dir: Path, p: Pins) -> str:
     return text.replace("` + storageHelperImage + `", p.kind_storage_helper_image)
 
 
+# Inside a node container (no Python there): wait up to 30 s for containerd to answer, or to be gone.
+CONTAINERD_UP = "for i in $(seq 1 60); do ctr info >/dev/null 2>&1 && exit 0; sleep 0.5; done; exit 1"
+CONTAINERD_DOWN = "for i in $(seq 1 60); do pgrep -x containerd >/dev/null || exit 0; sleep 0.5; done; exit 1"
+
+
 def node_image(p: Pins):
     """kind's node image: the base, the Kubernetes binaries, every image pre-loaded."""
 
@@ -468,8 +473,7 @@ def node_image(p: Pins):
             ctx.sh(["docker", "cp", str(ctx.out / "default-storage.yaml"), f"{cid}:/kind/manifests/default-storage.yaml"])
             ctx.sh(["docker", "exec", cid, "sh", "-c", "chown root:root /usr/bin/kube* /usr/local/bin/crictl /kind/version /kind/manifests/*"])
             ctx.sh(["docker", "exec", "-d", cid, "containerd"])
-            ctx.sh(["docker", "exec", cid, "sh", "-c",
-                    "for i in $(seq 1 60); do ctr info >/dev/null 2>&1 && exit 0; sleep 0.5; done; exit 1"])
+            ctx.sh(["docker", "exec", cid, "sh", "-c", CONTAINERD_UP])
             for ref in sorted(set(names.values())):
                 if not image_exists(ref):
                     raise ValueError(f"image {ref} is missing from Docker")
@@ -488,8 +492,7 @@ def node_image(p: Pins):
             if absent:
                 raise RuntimeError(f"containerd in the node lacks {absent}")
             ctx.sh(["docker", "exec", cid, "pkill", "containerd"])
-            ctx.sh(["docker", "exec", cid, "sh", "-c",
-                    "for i in $(seq 1 60); do pgrep -x containerd >/dev/null || exit 0; sleep 0.5; done; exit 1"])
+            ctx.sh(["docker", "exec", cid, "sh", "-c", CONTAINERD_DOWN])
             ctx.sh(["docker", "commit", "--change", 'ENTRYPOINT [ "/usr/local/bin/entrypoint", "/sbin/init" ]',
                     cid, _self_ref(ctx)])
         finally:
