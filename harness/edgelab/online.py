@@ -17,6 +17,7 @@ from pathlib import Path
 
 from . import engine, machine, tools
 from .offline.pipeline import Pipeline, Step, StepContext
+from .offline.steps import build_context, store_image_names, wheel_platforms
 from .pins import Pins
 
 REPO = Path(__file__).resolve().parents[2]
@@ -86,20 +87,8 @@ CONTAINERD_PATCH = ('[plugins."io.containerd.grpc.v1.cri".registry]\n'
                     '  config_path = "/etc/containerd/certs.d"\n')
 
 
-def wheel_platforms(arch: str) -> list[str]:
-    a = {"amd64": "x86_64", "arm64": "aarch64"}[engine.goarch(arch)]
-    return [f"manylinux_2_36_{a}", f"manylinux_2_28_{a}", f"manylinux_2_17_{a}", f"manylinux2014_{a}"]
-
-
 def _context(ctx: StepContext, dockerfile: Path, sources: dict[str, Path]) -> Path:
-    import shutil
-
-    context = ctx.out / "context"
-    context.mkdir()
-    shutil.copy2(dockerfile, context / "Dockerfile")
-    for name, src in sources.items():
-        shutil.copytree(src, context / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    return context
+    return build_context(ctx, dockerfile.read_text(), sources)
 
 
 def _buildkit_env() -> dict[str, str]:
@@ -129,7 +118,7 @@ def operator_step(base: str, packages: tuple[str, ...], arch: str, tag: str) -> 
         wheels = context / "wheels"
         wheels.mkdir()
         (wheels / "requirements.txt").write_text("\n".join(packages) + "\n")
-        platforms = [f"--platform={p}" for p in wheel_platforms(arch)]
+        platforms = [f"--platform={p}" for p in wheel_platforms(engine.goarch(arch))]
         ctx.sh([sys.executable, "-m", "pip", "download", "--quiet", "--dest", str(wheels), "--only-binary=:all:",
                 "--python-version", "3.11", "--implementation", "cp", *platforms, *packages])
         _docker_build(ctx, context, base)
@@ -139,8 +128,6 @@ def operator_step(base: str, packages: tuple[str, ...], arch: str, tag: str) -> 
 
 
 def own_images(pins: Pins, base: str, arch: str, report: machine.Report) -> None:
-    from .offline.steps import store_image_names
-
     steps = [edge_app_step(base, tuple(store_image_names())),
              operator_step(base, pins.python_image_packages, arch, pins.fault_operator_image)]
     Pipeline(steps, machine.cache_dir()).run([s.name for s in steps], report)

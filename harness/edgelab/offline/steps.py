@@ -199,8 +199,8 @@ def import_tree(ctx: StepContext, root: Path, ref: str, changes: list[str]) -> N
         raise subprocess.CalledProcessError(imp.returncode or tar.returncode, cmd)
 
 
-def docker_build(ctx: StepContext, dockerfile: str, files: Mapping[str, Path], ref: str) -> None:
-    """A legacy `docker build` (no BuildKit: docker 20.10 here) from a small context."""
+def build_context(ctx: StepContext, dockerfile: str, files: Mapping[str, Path]) -> Path:
+    """A small `docker build` context in the step's scratch folder: `files` (name → source) and the Dockerfile."""
     context = ctx.out / "context"
     context.mkdir()
     for name, src in files.items():
@@ -211,6 +211,12 @@ def docker_build(ctx: StepContext, dockerfile: str, files: Mapping[str, Path], r
         else:
             shutil.copy2(src, dst)
     (context / "Dockerfile").write_text(dockerfile)
+    return context
+
+
+def docker_build(ctx: StepContext, dockerfile: str, files: Mapping[str, Path], ref: str) -> None:
+    """A legacy `docker build` (no BuildKit: docker 20.10 here) from a small context."""
+    context = build_context(ctx, dockerfile, files)
     ctx.sh(["docker", "build", "--network", "none", "-t", ref, str(context)], env={"DOCKER_BUILDKIT": "0"})
 
 
@@ -407,9 +413,7 @@ def python_base(p: Pins):
         root = debootstrap(ctx, p, PYTHON_PACKAGES)
         site = root / "usr/local/lib/python3.11/dist-packages"
         site.mkdir(parents=True, exist_ok=True)
-        arch = native_arch()  # the wheels of this machine's architecture (x86_64, aarch64)
-        platforms = [f"--platform={pl}_{arch}" for pl in ("manylinux_2_36", "manylinux_2_28", "manylinux_2_17",
-                                                          "manylinux2014")]
+        platforms = [f"--platform={pl}" for pl in wheel_platforms(native_arch())]  # this machine's architecture
         ctx.sh([sys_python(), "-m", "pip", "install", "--quiet", "--no-compile", "--target", str(site),
                 "--only-binary=:all:", "--python-version", "3.11", "--implementation", "cp", *platforms,
                 *p.python_image_packages])
@@ -423,7 +427,13 @@ def python_base(p: Pins):
 def native_arch() -> str:
     import platform
 
-    return {"amd64": "x86_64", "arm64": "aarch64"}.get(platform.machine().lower(), platform.machine().lower())
+    return platform.machine().lower()
+
+
+def wheel_platforms(arch: str) -> list[str]:
+    """pip's `--platform` tags for Linux wheels of `arch` (x86_64/amd64, aarch64/arm64), newest glibc first."""
+    a = {"amd64": "x86_64", "arm64": "aarch64"}.get(arch, arch)
+    return [f"manylinux_2_36_{a}", f"manylinux_2_28_{a}", f"manylinux_2_17_{a}", f"manylinux2014_{a}"]
 
 
 def sys_python() -> str:
