@@ -416,7 +416,11 @@ def fault_inject(
 
 @fault_app.command("status")
 def fault_status(store: StoreOpt, as_json: JsonOpt = False) -> None:
-    """The faults of store STORE with their phase (Applying, Active, Rejected, Reverting)."""
+    """The faults of store STORE: phase (Applying, Active, Rejected, Reverting, Stuck) and each touched target.
+
+    Each target (an object changed, pods restarted, a node stopped) shows its
+    own phase: Pending, Injected, Recovered or NotRecovered with the reason.
+    """
     from . import faults as faultlib
 
     try:
@@ -430,6 +434,9 @@ def fault_status(store: StoreOpt, as_json: JsonOpt = False) -> None:
     else:
         for i in infos:
             out.print(f"{i.name:32} {i.type:24} {i.target:28} {i.phase:10} {i.message}")
+            for r in i.records:
+                where = f"{r['namespace']}/{r['name']}" if r["namespace"] else r["name"]
+                out.print(f"  {r['kind']:12} {where:44} {r['phase']:12} {r['message']}", highlight=False)
     raise typer.Exit(0)
 
 
@@ -438,12 +445,42 @@ def fault_clear(
     store: StoreOpt,
     name: Annotated[str | None, typer.Argument(help="The fault to clear (see `edgelab fault status`).")] = None,
     all_faults: Annotated[bool, typer.Option("--all", help="Clear every fault of the store.")] = False,
+    force: Annotated[bool, typer.Option(
+        "--force", help="Let fault NAME go without waiting for its revert (after `clear` said it is stuck): "
+                        "prints what is not back and saves its snapshots for `kubectl replace -f`.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Revert faults exactly (every touched object back as it was) and wait until the store got them back."""
-    if bool(name) == all_faults:
-        err.print("[red]error:[/red] name one fault, or give --all")
+    """Revert faults exactly (every touched object back as it was) and wait until the store got them back.
+
+    Waits each fault's own recover time and no longer; a fault that cannot be
+    put back (a node that stays down) says what is left, and `--force NAME`
+    lets it go.
+    """
+    if bool(name) == all_faults or (force and not name):
+        err.print("[red]error:[/red] name one fault, or give --all (--force needs a name)")
         raise typer.Exit(2)
+    if force and name:
+        from . import store as storelib
+
+        try:
+            released = _faults(store).force_clear(name, storelib.state_dir(store) / "released")
+        except Exception as exc:  # wrapped once here: one line, traceback with --debug
+            raise _fail(exc) from exc
+        if as_json:
+            print(json.dumps({"released": released.name, "left": released.left,
+                              "saved": str(released.saved) if released.saved else None}))
+        elif not released.left:
+            out.print(f"released {name}; everything it touched was already back")
+        else:
+            out.print(f"released {name} without a complete revert. Left for a person to do:")
+            for line in released.left:
+                out.print(f"  - {line}", highlight=False)
+            if released.saved:
+                out.print(f"  what those objects were before the fault: {released.saved}\n"
+                          f"  (kubectl --kubeconfig {storelib.paths(store).admin_kubeconfig} replace -f {released.saved})",
+                          highlight=False)
+            out.print("  a node agent left on a stopped node starts its kubelet again as soon as the node runs")
+        raise typer.Exit(0)
     try:
         cleared = _faults(store).clear([name] if name else None)
     except Exception as exc:  # wrapped once here: one line, traceback with --debug

@@ -16,14 +16,17 @@ from typing import Any
 
 from kubernetes import client, config
 
-from edgelab_operator import GROUP, NAMESPACE, PLURAL, VERSION
+from edgelab_operator import GROUP, NAMESPACE, PLURAL, VERSION, model
 from edgelab_operator import catalogue as cat
+from edgelab_operator.engine import AGENT_LABELS
 
 from . import engine
 from .cluster import poll
 from .errors import ClusterError, EdgelabError
 
 REPO = Path(__file__).resolve().parents[2]
+FINALIZER = "edgelab.io/revert"
+CLEAR_MARGIN = 30  # seconds on top of a fault's own recover time before `clear` gives up waiting
 OPERATOR_MANIFESTS = REPO / "manifests" / "operator"
 Say = Callable[[str], None]
 
@@ -65,12 +68,27 @@ class FaultInfo:
     phase: str
     message: str
     created: str
+    records: tuple[dict[str, str], ...] = ()     # each touched object or action subject with its phase
+    conditions: tuple[dict[str, str], ...] = ()  # Selected, AllInjected, AllRecovered
 
     @classmethod
     def of(cls, obj: dict[str, Any]) -> FaultInfo:
         st = obj.get("status") or {}
+        records = tuple({"kind": r["kind"], "namespace": r.get("namespace", ""), "name": r["name"],
+                         "phase": r.get("phase", ""), "message": r.get("message", "")} for r in st.get("records") or [])
+        conditions = tuple({k: c.get(k, "") for k in ("type", "status", "reason", "message")}
+                           for c in st.get("conditions") or [])
         return cls(obj["metadata"]["name"], obj["spec"]["type"], st.get("target") or obj["spec"].get("target", ""),
-                   st.get("phase", "Pending"), st.get("message", ""), obj["metadata"].get("creationTimestamp", ""))
+                   st.get("phase", "Pending"), st.get("message", ""), obj["metadata"].get("creationTimestamp", ""),
+                   records, conditions)
+
+
+@dataclass(frozen=True)
+class Released:
+    """A fault let go by `clear --force`: what was not restored, and where its snapshots were saved."""
+    name: str
+    left: list[str]
+    saved: Path | None
 
 
 def parse_params(pairs: list[str]) -> dict[str, str]:
@@ -89,7 +107,9 @@ class Faults:
     def __init__(self, kubeconfig: Path) -> None:
         if not kubeconfig.exists():
             raise FaultError(f"no admin kubeconfig at {kubeconfig}; is the store up? (edgelab up --store N)")
-        self.api = client.CustomObjectsApi(config.new_client_from_config(str(kubeconfig)))
+        api = config.new_client_from_config(str(kubeconfig))
+        self.api = client.CustomObjectsApi(api)
+        self.core = client.CoreV1Api(api)
 
     def get(self, name: str) -> dict[str, Any] | None:
         try:
@@ -111,8 +131,11 @@ class Faults:
         return sorted(items, key=lambda o: o["metadata"].get("creationTimestamp", ""))
 
     def inject(self, fault_type: str, target: str | None = None, params: dict[str, str] | None = None,
-               duration: str | None = None, name: str | None = None, wait: float = 60) -> dict[str, Any]:
-        """Create a Fault; with `wait`, block until the operator made it Active (or rejected it: FaultError)."""
+               duration: str | None = None, name: str | None = None, wait: float = 60,
+               recover_within: str | None = None) -> dict[str, Any]:
+        """Create a Fault; with `wait`, block until the operator made it Active (or rejected it: FaultError).
+
+        `recover_within` (90s, 5m) bounds its revert instead of the type's own recover time."""
         ft = catalogue().get(fault_type)  # unknown types fail here, with the list
         if target:
             cat.split_target(target)
@@ -124,6 +147,8 @@ class Faults:
             spec["parameters"] = params
         if duration:
             spec["duration"] = duration
+        if recover_within:
+            spec["recoverWithin"] = recover_within
         name = name or f"{fault_type}-{secrets.token_hex(2)}"
         body = {"apiVersion": f"{GROUP}/{VERSION}", "kind": "Fault",
                 "metadata": {"name": name, "namespace": NAMESPACE}, "spec": spec}
@@ -182,24 +207,91 @@ class Faults:
             pass
         return left
 
-    def clear(self, names: list[str] | None = None, wait: float = 180) -> list[str]:
-        """Delete faults (all when `names` is None); wait until each is reverted and gone."""
-        targets = names if names is not None else [o["metadata"]["name"] for o in self.list_faults()]
-        missing = [n for n in targets if self.get(n) is None]
-        if missing:
+    def clear(self, names: list[str] | None = None, wait: float | None = None) -> list[str]:
+        """Delete faults (all when `names` is None); wait until each is reverted and gone.
+
+        Waits each fault's own recover time (catalogue `recover_seconds`, or its
+        `recoverWithin`) plus a margin, never longer: a fault that cannot be put
+        back raises FaultError saying what is left and how to let it go.
+        """
+        objs = self.list_faults() if names is None else [self.get(n) for n in names]
+        if names is not None and (missing := [n for n, o in zip(names, objs, strict=True) if o is None]):
             raise FaultError(f"no fault named {', '.join(missing)} in this store (edgelab fault status --store N)")
+        found = [o for o in objs if o is not None]
+        targets = [o["metadata"]["name"] for o in found]
         for n in targets:
             self.delete(n)
+        if wait is None:
+            wait = max((_recover_seconds(o) for o in found), default=0) + CLEAR_MARGIN
         left = self._wait_gone(targets, wait)
         if left:
-            msgs = [f"{n}: {((self.get(n) or {}).get('status') or {}).get('message', '')}" for n in left]
-            raise FaultError(f"not reverted within {wait:.0f}s: {'; '.join(msgs)}")
+            lines = []
+            for n in left:
+                st = (self.get(n) or {}).get("status") or {}
+                what = model.left_over(st.get("records") or []) or [st.get("message", "")]
+                lines.append(f"{n} ({st.get('phase', '?')}): {'; '.join(what)}")
+            raise FaultError(f"not restored within {wait:.0f}s: {' | '.join(lines)}. The operator keeps trying; "
+                             f"once nothing more can be done, `edgelab fault clear --force --store N "
+                             f"{left[0]}` lets it go and lists what is left to do by hand")
+        self._sweep_agents()
         return targets
+
+    def force_clear(self, name: str, keep_in: Path) -> Released:
+        """Let a fault go without waiting for its revert: its finalizer removed, what is not back reported.
+
+        The snapshots of what was not restored are written to `keep_in` (one
+        JSON file), so a person can put them back with `kubectl replace -f`.
+        """
+        obj = self.get(name)
+        if obj is None:
+            raise FaultError(f"no fault named {name} in this store (edgelab fault status --store N)")
+        self.delete(name)
+        obj = self.get(name) or obj
+        records = (obj.get("status") or {}).get("records") or []
+        left = [r for r in records if r.get("phase") != model.RECOVERED]
+        saved = None
+        objects = [json.loads(r["snapshot"]) for r in left if r.get("snapshot")]
+        if objects:
+            keep_in.mkdir(parents=True, exist_ok=True)
+            saved = keep_in / f"{name}.snapshots.json"
+            saved.write_text(json.dumps({"apiVersion": "v1", "kind": "List", "items": objects}, indent=2) + "\n")
+        finalizers = [f for f in obj["metadata"].get("finalizers") or [] if f != FINALIZER]
+        try:
+            self.api.patch_namespaced_custom_object(GROUP, VERSION, NAMESPACE, PLURAL, name,
+                                                    {"metadata": {"finalizers": finalizers or None}})
+        except client.ApiException as e:
+            if e.status != 404:
+                raise
+        if self._wait_gone([name], 30):
+            raise FaultError(f"fault {name} is still there after its finalizer was removed; "
+                             f"kubectl -n {NAMESPACE} get fault {name} -o yaml shows why")
+        return Released(name, model.left_over(left), saved)
+
+    def _sweep_agents(self) -> None:
+        """Node agents that finished (their node is back) are removed; running ones are left alone."""
+        selector = ",".join(f"{k}={v}" for k, v in AGENT_LABELS.items())
+        pods: list[Any] = self.core.list_namespaced_pod(NAMESPACE, label_selector=selector).items
+        for pod in pods:
+            if pod.status.phase in ("Succeeded", "Failed"):
+                try:
+                    self.core.delete_namespaced_pod(pod.metadata.name, NAMESPACE)
+                except client.ApiException as e:
+                    if e.status != 404:
+                        raise
+
+
+def _recover_seconds(obj: dict[str, Any]) -> float:
+    spec = obj.get("spec") or {}
+    if spec.get("recoverWithin"):
+        amount, unit = int(spec["recoverWithin"][:-1]), spec["recoverWithin"][-1]
+        return amount * {"s": 1, "m": 60, "h": 3600}[unit]
+    try:
+        return catalogue().get(spec.get("type", "")).recover_seconds
+    except cat.InvalidFault:
+        return cat.RECOVER_SECONDS
 
 
 def _reason(e: client.ApiException) -> str:
-    import json
-
     try:
         return str(json.loads(e.body or "").get("message", str(e)))
     except (TypeError, ValueError):

@@ -4,13 +4,16 @@ Runs privileged with the host PID namespace on the chosen node (engine.start_age
 stops the node's kubelet (the node goes NotReady, its pods move after their
 toleration), then watches the Fault; once the Fault is being deleted, or gone,
 starts the kubelet again and exits. It asks the API server directly, so the
-node comes back even when the operator is down.
+node comes back even when the operator is down, and it starts the kubelet
+again when it is told to stop (its pod deleted, SIGTERM): an agent never
+leaves its node down behind it.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import subprocess
 import sys
 import time
@@ -42,6 +45,12 @@ def fault_active(api: client.CustomObjectsApi, namespace: str, name: str, uid: s
     return meta.get("uid") == uid and not meta.get("deletionTimestamp")
 
 
+def _stopped(signum: int, frame: Any) -> None:
+    log.info("told to stop: starting the kubelet again")
+    kubelet("start")
+    raise SystemExit(0)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--namespace", required=True)
@@ -55,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     if not fault_active(api, args.namespace, args.fault, args.uid):
         log.info("fault already gone; nothing to do")
         return 0
+    signal.signal(signal.SIGTERM, _stopped)
     kubelet("stop")
     errors = 0
     while True:

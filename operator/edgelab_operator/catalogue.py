@@ -29,7 +29,9 @@ CHANGE_KINDS = {
     "stop-node": set(),
 }
 DELETABLE = {"ConfigMap", "Secret"}
-_TYPE_KEYS = {"course", "summary", "symptom", "symptom_seconds", "targets", "changes", "needs_workers", "params"}
+_TYPE_KEYS = {"course", "summary", "symptom", "symptom_seconds", "recover_seconds", "targets", "changes",
+              "needs_workers", "params"}
+RECOVER_SECONDS = 60  # how long a revert may take before the Fault says what is stuck
 _TARGET = re.compile(r"[a-z0-9-]+/[a-z0-9-]+")
 
 
@@ -52,6 +54,7 @@ class FaultType:
     changes: tuple[dict[str, Any], ...]
     needs_workers: int = 0
     params: dict[str, str] = field(default_factory=dict)  # name -> default
+    recover_seconds: int = RECOVER_SECONDS
 
     @property
     def default_target(self) -> str:
@@ -120,11 +123,15 @@ def parse(raw: Any, source: str = "catalogue.yaml") -> Catalogue:
             _check_change(f"{where}.changes[{i}]", change)
         if not isinstance(t["symptom_seconds"], int) or t["symptom_seconds"] <= 0:
             raise CatalogueError(f"{where}.symptom_seconds: a positive whole number of seconds")
+        recover = t.get("recover_seconds", RECOVER_SECONDS)
+        if not isinstance(recover, int) or recover <= 0:
+            raise CatalogueError(f"{where}.recover_seconds: a positive whole number of seconds")
         params = t.get("params") or {}
         if not isinstance(params, dict):
             raise CatalogueError(f"{where}.params: a map of name -> default")
         ft = FaultType(name, t["course"], t["summary"], t["symptom"], t["symptom_seconds"], tuple(targets),
-                       tuple(t["changes"]), int(t.get("needs_workers", 0)), {str(k): str(v) for k, v in params.items()})
+                       tuple(t["changes"]), int(t.get("needs_workers", 0)), {str(k): str(v) for k, v in params.items()},
+                       recover)
         # every ${var} must be answerable for every allowed target
         for target in ft.targets:
             known = _cluster_facts() | set(workloads[target]) | set(ft.params)

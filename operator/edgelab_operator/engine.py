@@ -1,11 +1,13 @@
-"""Apply a fault to a store and revert it exactly.
+"""Apply a fault to a store and revert it exactly: the shared part of every change kind.
 
-The record of what to restore lives in the Fault's status (`snapshots`: every
-object as it was before the first change, or `null` for objects the fault
-creates), written before anything is changed. Reverting needs nothing but that
-record, so an operator that died mid-fault, or a retry, restores the same
-state; applying again reuses the record instead of snapshotting the broken
-state.
+`select` turns a Fault into a plan (its changes rendered for one target, fixed
+from then on) and records: one per touched object or action subject, each with
+the object as it was before any change (`snapshot`, `null` for objects the
+fault creates). The handlers write both into the Fault's status before anything
+is changed. Injecting and recovering then need nothing but that status, one
+record at a time through its unit (units.py), so an operator that died between
+any two steps, or a retry, carries on from where the status says and never
+snapshots the broken state or plans against it.
 
 Every change is made the way a person would make it, with kubectl's own field
 manager names, so a learner reading `managedFields` sees an edit or a rollout,
@@ -15,13 +17,11 @@ not a lab.
 from __future__ import annotations
 
 import copy
-import functools
 import json
 import logging
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from kubernetes import client
@@ -30,6 +30,10 @@ from kubernetes.dynamic.exceptions import ConflictError, NotFoundError
 
 from . import NAMESPACE
 from . import catalogue as cat
+from .model import PENDING, ObjKey, Plan
+from .units import UNITS, Unit
+
+__all__ = ["Engine", "ObjKey", "Plan", "clean", "restored_body", "plan_records"]
 
 log = logging.getLogger("edgelab.faults")
 
@@ -47,27 +51,6 @@ _SERVER_METADATA = ("resourceVersion", "uid", "creationTimestamp", "generation",
 _CONTROLLER_ANNOTATIONS = ("deployment.kubernetes.io/revision",)
 CONTROL_PLANE_LABEL = "node-role.kubernetes.io/control-plane"
 AGENT_LABELS = {"app.kubernetes.io/name": "node-agent", "app.kubernetes.io/part-of": "edgelab"}
-
-
-@dataclass(frozen=True)
-class ObjKey:
-    kind: str
-    namespace: str
-    name: str
-
-    def __str__(self) -> str:
-        return f"{self.kind}/{self.namespace}/{self.name}"
-
-
-@dataclass
-class Plan:
-    fault_type: cat.FaultType
-    namespace: str
-    workload: str
-    changes: list[dict[str, Any]]
-    touched: list[ObjKey]
-    node: str | None = None
-    facts: dict[str, str] = field(default_factory=dict)
 
 
 def clean(obj: dict[str, Any]) -> dict[str, Any]:
@@ -104,27 +87,31 @@ def restored_body(current: dict[str, Any], snapshot: dict[str, Any]) -> dict[str
     return body
 
 
-def touched_objects(changes: list[dict[str, Any]], namespace: str, workload: str) -> list[ObjKey]:
-    keys: list[ObjKey] = []
-    for change in changes:
+
+
+def plan_records(plan: Plan) -> list[dict[str, Any]]:
+    """One record per touched object or action subject, in order of its first change (no snapshots yet)."""
+    records: list[dict[str, Any]] = []
+    index: dict[ObjKey, int] = {}
+    for i, change in enumerate(plan.changes):
         (kind, body), = change.items()
-        if kind in ("release", "pod-spec", "scale"):
-            key = ObjKey("Deployment", namespace, workload)
-        elif kind == "config":
-            key = ObjKey("ConfigMap", namespace, body["name"])
-        elif kind == "secret":
-            key = ObjKey("Secret", namespace, body["name"])
-        elif kind == "delete":
-            key = ObjKey(body["kind"], namespace, body["name"])
-        elif kind == "service":
-            key = ObjKey("Service", namespace, body["name"])
-        elif kind == "create":
-            key = ObjKey(body["kind"], body["metadata"].get("namespace", namespace), body["metadata"]["name"])
-        else:  # restart, stop-node: no object changes
-            continue
-        if key not in keys:
-            keys.append(key)
-    return keys
+        unit = UNITS[kind]
+        key = unit.target(body, plan)
+        if key not in index:
+            index[key] = len(records)
+            records.append({"kind": key.kind, "namespace": key.namespace, "name": key.name, "changes": [],
+                            "phase": PENDING, "message": ""})
+        records[index[key]]["changes"].append(i)
+    return records
+
+
+def stage(record: dict[str, Any], plan: Plan) -> int:
+    return min(UNITS[_kind_of(plan.changes[i])].stage for i in record["changes"])
+
+
+def _kind_of(change: dict[str, Any]) -> str:
+    (kind, _), = change.items()
+    return kind
 
 
 class Engine:
@@ -136,21 +123,37 @@ class Engine:
         self.namespace = namespace
 
     # --- objects -------------------------------------------------------------
-    def _res(self, kind: str) -> Any:
+    def resource(self, kind: str) -> Any:
         return self.dyn.resources.get(api_version=API_VERSIONS[kind], kind=kind)
 
     def get(self, key: ObjKey) -> dict[str, Any] | None:
         try:
-            return self._res(key.kind).get(name=key.name, namespace=key.namespace).to_dict()
+            return self.resource(key.kind).get(name=key.name, namespace=key.namespace).to_dict()
         except NotFoundError:
             return None
 
-    def _replace(self, key: ObjKey, body: dict[str, Any], manager: str) -> None:
-        self._res(key.kind).replace(body=body, namespace=key.namespace, field_manager=manager)
+    def replace(self, key: ObjKey, body: dict[str, Any], manager: str) -> None:
+        self.resource(key.kind).replace(body=body, namespace=key.namespace, field_manager=manager)
 
-    def _patch(self, key: ObjKey, patch: dict[str, Any], manager: str) -> None:
-        self._res(key.kind).patch(body=patch, name=key.name, namespace=key.namespace, field_manager=manager,
-                                  content_type="application/strategic-merge-patch+json")
+    def patch(self, key: ObjKey, patch: dict[str, Any], manager: str) -> None:
+        self.resource(key.kind).patch(body=patch, name=key.name, namespace=key.namespace, field_manager=manager,
+                                      content_type="application/strategic-merge-patch+json")
+
+    def edit(self, key: ObjKey, change: Callable[[dict[str, Any]], dict[str, Any]], manager: str) -> None:
+        """Read, change, write back (as `kubectl edit` does), again on a conflict."""
+        def once() -> None:
+            obj = self.get(key)
+            if obj is None:
+                raise cat.InvalidFault(f"{key.kind} {key.namespace}/{key.name} does not exist")
+            obj.pop("status", None)
+            self.replace(key, change(obj), manager)
+        self._retry_conflicts(once)
+
+    def delete_pod(self, namespace: str, name: str) -> None:
+        try:
+            self.resource("Pod").delete(name=name, namespace=namespace)
+        except NotFoundError:
+            pass
 
     def _retry_conflicts(self, fn: Callable[[], None]) -> None:
         for attempt in range(5):
@@ -162,7 +165,7 @@ class Engine:
                     raise
                 time.sleep(0.5)
 
-    # --- planning (touches nothing) -----------------------------------------
+    # --- selecting (touches nothing) ------------------------------------------
     def plan(self, fault_type: str, target: str | None, params: dict[str, Any] | None) -> Plan:
         ft = self.catalogue.get(fault_type)
         target = target or ft.default_target
@@ -179,16 +182,25 @@ class Engine:
         node = None
         if any("stop-node" in c for c in changes):
             node = self._pick_node(namespace, deployment, ft.needs_workers)
-        plan = Plan(ft, namespace, workload, changes, touched_objects(changes, namespace, workload), node, facts)
-        for key in plan.touched:
-            if key.kind in ("ConfigMap", "Secret", "Service") and self.get(key) is None and not any(
-                "create" in c for c in changes
-            ):
+        plan = Plan(ft, namespace, workload, changes, node, facts)
+        creates = any("create" in c for c in changes)
+        for record in plan_records(plan):
+            key = ObjKey.of(record)
+            if key.kind in ("ConfigMap", "Secret", "Service") and not creates and self.get(key) is None:
                 raise cat.InvalidFault(f"target {target}: {key.kind} {key.name} does not exist in {namespace}")
         return plan
 
+    def select(self, plan: Plan) -> list[dict[str, Any]]:
+        """The plan's records, each object's snapshot taken now (before any change)."""
+        records = plan_records(plan)
+        for record in records:
+            if self.unit_of(record, plan).snapshots:
+                obj = self.get(ObjKey.of(record))
+                record["snapshot"] = json.dumps(clean(obj), sort_keys=True) if obj is not None else None
+        return records
+
     def _pick_node(self, namespace: str, deployment: dict[str, Any], needs_workers: int) -> str:
-        nodes = self._res("Node").get().to_dict()["items"]
+        nodes = self.resource("Node").get().to_dict()["items"]
         workers = [n["metadata"]["name"] for n in nodes if CONTROL_PLANE_LABEL not in n["metadata"].get("labels", {})]
         if len(workers) < max(1, needs_workers) or len(nodes) < 2:
             raise cat.InvalidFault(f"a node failure needs a store with at least one worker node besides the control "
@@ -201,80 +213,30 @@ class Engine:
     def _pods(self, namespace: str, deployment: dict[str, Any]) -> list[dict[str, Any]]:
         labels = deployment["spec"]["selector"].get("matchLabels", {})
         selector = ",".join(f"{k}={v}" for k, v in labels.items())
-        return self._res("Pod").get(namespace=namespace, label_selector=selector).to_dict()["items"]
+        return self.resource("Pod").get(namespace=namespace, label_selector=selector).to_dict()["items"]
 
-    # --- snapshots ------------------------------------------------------------
-    def snapshot(self, plan: Plan) -> list[dict[str, Any]]:
-        out = []
-        for key in plan.touched:
-            obj = self.get(key)
-            out.append({"kind": key.kind, "namespace": key.namespace, "name": key.name,
-                        "object": json.dumps(clean(obj), sort_keys=True) if obj is not None else None})
-        return out
+    # --- one record at a time -------------------------------------------------
+    def unit_of(self, record: dict[str, Any], plan: Plan) -> Unit:
+        return UNITS[_kind_of(plan.changes[record["changes"][0]])]
 
-    # --- apply ------------------------------------------------------------------
-    def apply(self, plan: Plan, fault: dict[str, Any]) -> dict[str, Any]:
-        """Make every change of the plan (idempotent); return extra status to record."""
-        extra: dict[str, Any] = {}
-        deploy = ObjKey("Deployment", plan.namespace, plan.workload)
-        for change in plan.changes:
-            (kind, body), = change.items()
-            log.info("applying %s to %s/%s", kind, plan.namespace, plan.workload)
-            if kind == "release":
-                c: dict[str, Any] = {"name": plan.facts["container"]}
-                if "image" in body:
-                    c["image"] = body["image"]
-                if "env" in body:
-                    c["env"] = [{"name": k, "value": str(v)} for k, v in body["env"].items()]
-                if "resources" in body:
-                    c["resources"] = body["resources"]
-                patch: dict[str, Any] = {"spec": {"template": {"spec": {"containers": [c]}}}}
-                if "cause" in body:
-                    patch["metadata"] = {"annotations": {"kubernetes.io/change-cause": body["cause"]}}
-                self._patch(deploy, patch, "kubectl-set")
-            elif kind == "pod-spec":
-                self._patch(deploy, {"spec": {"template": {"spec": body}}}, "kubectl-patch")
-            elif kind == "scale":
-                self._patch(deploy, {"spec": {"replicas": int(body["replicas"])}}, "kubectl-scale")
-            elif kind == "service":
-                self._patch(ObjKey("Service", plan.namespace, body["name"]), {"spec": body["patch"]}, "kubectl-patch")
-            elif kind in ("config", "secret"):
-                key = ObjKey("ConfigMap" if kind == "config" else "Secret", plan.namespace, body["name"])
-                self._retry_conflicts(functools.partial(self._edit_data, key, body))
-            elif kind == "delete":
-                try:
-                    self._res(body["kind"]).delete(name=body["name"], namespace=plan.namespace)
-                except NotFoundError:
-                    pass
-            elif kind == "create":
-                obj = copy.deepcopy(body)
-                obj["metadata"].setdefault("namespace", plan.namespace)
-                try:
-                    self._res(obj["kind"]).create(body=obj, namespace=obj["metadata"]["namespace"],
-                                                  field_manager="kubectl-create")
-                except ConflictError:
-                    pass
-            elif kind == "restart":
-                self.restart(plan.namespace, plan.workload)
-                extra.setdefault("restarts", []).append(f"{plan.namespace}/{plan.workload}")
-            elif kind == "stop-node":
-                assert plan.node
-                extra["node"] = plan.node
-                extra["agent"] = self.start_agent(plan.node, fault)
-        return extra
+    def inject(self, record: dict[str, Any], plan: Plan, fault: dict[str, Any]) -> dict[str, Any]:
+        """Make every change of one record (idempotent); returns facts to keep in the record."""
+        key = ObjKey.of(record)
+        facts: dict[str, Any] = {}
+        for i in record["changes"]:
+            kind = _kind_of(plan.changes[i])
+            log.info("applying %s to %s", kind, key)
+            facts.update(UNITS[kind].apply(self, key, plan.changes[i][kind], plan, fault))
+        return facts
 
-    def _edit_data(self, key: ObjKey, body: dict[str, Any]) -> None:
-        obj = self.get(key)
-        if obj is None:
-            raise cat.InvalidFault(f"{key.kind} {key.namespace}/{key.name} does not exist")
-        data = dict(obj.get("data") or {})
-        for k in body.get("remove", []):
-            data.pop(k, None)
-        for k, v in (body.get("set") or {}).items():
-            data[k] = str(v)
-        obj["data"] = data
-        obj.pop("status", None)
-        self._replace(key, obj, "kubectl-edit")
+    def recover(self, record: dict[str, Any], plan: Plan) -> str | None:
+        """Put one record's target back; None when done, else why not yet."""
+        return self.unit_of(record, plan).recover(self, ObjKey.of(record), record)
+
+    @staticmethod
+    def snapshot_of(record: dict[str, Any]) -> dict[str, Any] | None:
+        raw = record.get("snapshot")
+        return json.loads(raw) if raw else None
 
     def restart(self, namespace: str, workload: str) -> None:
         """Delete the workload's pods: they start again with the current config (a store restart)."""
@@ -282,12 +244,9 @@ class Engine:
         if deployment is None:
             return
         for pod in self._pods(namespace, deployment):
-            try:
-                self._res("Pod").delete(name=pod["metadata"]["name"], namespace=namespace)
-            except NotFoundError:
-                pass
+            self.delete_pod(namespace, pod["metadata"]["name"])
 
-    # --- node failure -------------------------------------------------------------
+    # --- node failure -----------------------------------------------------------
     def agent_name(self, node: str) -> str:
         return f"node-agent-{node}"[:63]
 
@@ -312,7 +271,7 @@ class Engine:
             },
         }
         try:
-            self._res("Pod").create(body=pod, namespace=self.namespace)
+            self.resource("Pod").create(body=pod, namespace=self.namespace)
         except ConflictError:
             pass
         return name
@@ -324,54 +283,37 @@ class Engine:
         conds = obj.get("status", {}).get("conditions", [])
         return any(c["type"] == "Ready" and c["status"] == "True" for c in conds)
 
-    # --- revert ----------------------------------------------------------------------
-    def revert(self, status: dict[str, Any]) -> list[str]:
-        """Put every snapshotted object back; restart what was restarted. Returns what is still pending
-        (a node not Ready yet), empty when done."""
-        pending: list[str] = []
-        node = status.get("node")
-        if node and not self.node_ready(node):
-            pending.append(f"node {node} is not Ready yet")
-        for snap in reversed(status.get("snapshots") or []):
-            key = ObjKey(snap["kind"], snap["namespace"], snap["name"])
-            before = json.loads(snap["object"]) if snap.get("object") else None
-            self._retry_conflicts(functools.partial(self._restore, key, before))
-        for target in status.get("restarts") or []:
-            namespace, workload = target.split("/")
-            self.restart(namespace, workload)
-        if node and not pending and status.get("agent"):
-            try:
-                self._res("Pod").delete(name=status["agent"], namespace=self.namespace)
-            except NotFoundError:
-                pass
-        return pending
+    # --- restoring ----------------------------------------------------------------
+    def restore(self, key: ObjKey, before: dict[str, Any] | None) -> None:
+        """The object as `before` (absent when None); nothing written when it already is."""
+        def once() -> None:
+            now = self.get(key)
+            if before is None:
+                if now is not None:
+                    log.info("removing %s", key)
+                    try:
+                        self.resource(key.kind).delete(name=key.name, namespace=key.namespace)
+                    except NotFoundError:
+                        pass
+                return
+            if now is None:
+                log.info("recreating %s", key)
+                self.resource(key.kind).create(body=before, namespace=key.namespace, field_manager="kubectl-create")
+                return
+            if clean(now) == before:
+                return
+            log.info("restoring %s", key)
+            manager = "kubectl-rollout" if key.kind == "Deployment" else "kubectl-edit"
+            self.replace(key, restored_body(now, before), manager)
+        self._retry_conflicts(once)
 
-    def _restore(self, key: ObjKey, before: dict[str, Any] | None) -> None:
-        now = self.get(key)
-        if before is None:
-            if now is not None:
-                log.info("removing %s", key)
-                try:
-                    self._res(key.kind).delete(name=key.name, namespace=key.namespace)
-                except NotFoundError:
-                    pass
-            return
-        if now is None:
-            log.info("recreating %s", key)
-            self._res(key.kind).create(body=before, namespace=key.namespace, field_manager="kubectl-create")
-            return
-        if clean(now) == before:
-            return
-        log.info("restoring %s", key)
-        manager = "kubectl-rollout" if key.kind == "Deployment" else "kubectl-edit"
-        self._replace(key, restored_body(now, before), manager)
-
-    def differences(self, status: dict[str, Any]) -> list[str]:
-        """Objects that differ from their snapshot (empty after an exact revert)."""
+    def differences(self, records: list[dict[str, Any]]) -> list[str]:
+        """Snapshotted objects that differ from their snapshot (empty after an exact revert)."""
         out = []
-        for snap in status.get("snapshots") or []:
-            key = ObjKey(snap["kind"], snap["namespace"], snap["name"])
-            before = json.loads(snap["object"]) if snap.get("object") else None
+        for record in records:
+            if "snapshot" not in record:
+                continue
+            key, before = ObjKey.of(record), self.snapshot_of(record)
             now = self.get(key)
             if (now is None) != (before is None) or (now is not None and clean(now) != before):
                 out.append(str(key))

@@ -4,10 +4,16 @@ Run in the cluster (manifests/operator/operator.yaml):
     kopf run --standalone --namespace edgelab-system -m edgelab_operator.handlers
 
 Lifecycle of a Fault (status.phase):
-    Applying  snapshots recorded in status, changes being made
-    Active    every change made; the symptom is on its way
+    Applying  plan and records (snapshots) in status, changes being made record by record
+    Active    every record Injected; the symptom is on its way
     Rejected  unknown target, invalid parameters or a conflicting fault: nothing touched
-    Reverting the Fault is being deleted; its finalizer restores the snapshots
+    Reverting the Fault is being deleted; its finalizer recovers record by record
+    Stuck     reverting took longer than the type's recover_seconds (or spec.recoverWithin):
+              the records say what is not back and why; still retried until it is, or
+              until `edgelab fault clear --force` lets the Fault go
+Conditions Selected, AllInjected, AllRecovered say the same in Kubernetes' shape.
+Every step writes the status before the next one starts, so a restarted operator
+carries on from the status (failpoints.py names the points tests kill it at).
 Posting Kubernetes events is off: events are what a learner reads.
 """
 
@@ -23,15 +29,17 @@ from typing import Any
 import kopf
 from kubernetes import client, config
 
-from . import GROUP, PLURAL, VERSION
+from . import GROUP, PLURAL, VERSION, failpoints
 from . import NAMESPACE as DEFAULT_NAMESPACE
 from . import catalogue as cat
-from .engine import Engine
+from . import model as m
+from .engine import Engine, stage
 
 NAMESPACE = os.environ.get("FAULT_NAMESPACE", DEFAULT_NAMESPACE)
 _engine: Engine | None = None
 _plan_lock = threading.Lock()
 log = logging.getLogger("edgelab.operator")
+LIVE = ("Applying", "Active", "Reverting", "Stuck")
 
 
 def engine() -> Engine:
@@ -45,15 +53,11 @@ def engine() -> Engine:
     return _engine
 
 
-def now() -> str:
-    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def parse_duration(text: str) -> dt.timedelta:
-    m = re.fullmatch(r"(\d+)([smh])", text or "")
-    if not m:
+    match = re.fullmatch(r"(\d+)([smh])", text or "")
+    if not match:
         raise cat.InvalidFault(f"duration {text!r} must look like 90s, 15m or 2h")
-    return dt.timedelta(seconds=int(m.group(1)) * {"s": 1, "m": 60, "h": 3600}[m.group(2)])
+    return dt.timedelta(seconds=int(match.group(1)) * {"s": 1, "m": 60, "h": 3600}[match.group(2)])
 
 
 def write_status(name: str, status: dict[str, Any]) -> None:
@@ -62,18 +66,14 @@ def write_status(name: str, status: dict[str, Any]) -> None:
 
 
 def active_touches(exclude: str) -> dict[str, str]:
-    """object key -> name of the live fault that touches it."""
+    """object key -> name of the live fault that holds it."""
     raw: Any = client.CustomObjectsApi(engine().api).list_namespaced_custom_object(GROUP, VERSION, NAMESPACE, PLURAL)
-    items = raw["items"]
     out = {}
-    for f in items:
+    for f in raw["items"]:
         st = f.get("status") or {}
-        if f["metadata"]["name"] == exclude or st.get("phase") not in ("Applying", "Active", "Reverting"):
-            continue
-        for key in st.get("touched") or []:
-            out[key] = f["metadata"]["name"]
-        if st.get("node"):
-            out[f"Node/{st['node']}"] = f["metadata"]["name"]
+        if f["metadata"]["name"] != exclude and st.get("phase") in LIVE:
+            for key in m.touched(st.get("records") or []):
+                out[key] = f["metadata"]["name"]
     return out
 
 
@@ -87,56 +87,112 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     engine()
 
 
+def _select(name: str, spec: kopf.Spec) -> dict[str, Any] | None:
+    """Plan the fault and record its targets as they are now; None when it is rejected (nothing touched)."""
+    eng = engine()
+    with _plan_lock:
+        try:
+            for field in ("duration", "recoverWithin"):
+                if spec.get(field):
+                    parse_duration(spec[field])
+            plan = eng.plan(spec["type"], spec.get("target"), dict(spec.get("parameters") or {}))
+            records = eng.select(plan)
+            busy = active_touches(exclude=name)
+            clash = sorted({busy[k] for k in m.touched(records) if k in busy})
+            if clash:
+                raise cat.InvalidFault(f"{', '.join(m.touched(records))} already under fault {', '.join(clash)}; "
+                                       "clear it first")
+        except cat.InvalidFault as e:
+            log.info("rejecting %s: %s", name, e)
+            write_status(name, {"phase": "Rejected", "message": str(e),
+                                "conditions": m.set_condition(None, "Selected", False, "Rejected", str(e))})
+            return None
+        st = {"phase": "Applying", "message": "recording what to restore",
+              "target": f"{plan.namespace}/{plan.workload}", "node": plan.node,
+              "plan": plan.to_status(), "records": records,
+              "conditions": m.set_condition(
+                  m.set_condition(None, "Selected", True, "Recorded", f"{len(records)} target(s) recorded"),
+                  "AllInjected", False, "Injecting")}
+        write_status(name, st)
+    failpoints.reached("after-select")
+    return st
+
+
 @kopf.on.create(GROUP, VERSION, PLURAL, backoff=3)
 def inject(body: kopf.Body, spec: kopf.Spec, name: str, status: kopf.Status, **_: Any) -> None:
     eng = engine()
     st = dict(status)
     if st.get("phase") == "Rejected":
         return
-    if st.get("phase") in ("Applying", "Active") and st.get("snapshots") is not None:
-        # a retry or a restarted operator: the record is there, apply again (idempotent)
-        plan = eng.plan(spec["type"], st.get("target"), dict(spec.get("parameters") or {}))
-        if st.get("node"):
-            plan.node = st["node"]
-    else:
-        with _plan_lock:
-            try:
-                if spec.get("duration"):
-                    parse_duration(spec["duration"])
-                plan = eng.plan(spec["type"], spec.get("target"), dict(spec.get("parameters") or {}))
-                busy = active_touches(exclude=name)
-                keys = [str(k) for k in plan.touched] + ([f"Node/{plan.node}"] if plan.node else [])
-                clash = sorted({busy[k] for k in keys if k in busy})
-                if clash:
-                    raise cat.InvalidFault(f"{', '.join(keys)} already under fault {', '.join(clash)}; "
-                                           "clear it first")
-            except cat.InvalidFault as e:
-                log.info("rejecting %s: %s", name, e)
-                write_status(name, {"phase": "Rejected", "message": str(e)})
-                return
-            st = {"phase": "Applying", "message": "recording what to restore",
-                  "target": f"{plan.namespace}/{plan.workload}",
-                  "touched": [str(k) for k in plan.touched], "snapshots": eng.snapshot(plan),
-                  "node": plan.node}
-            write_status(name, st)
-    extra = eng.apply(plan, dict(body))
-    applied = now()
-    final = {"phase": "Active", "message": plan.fault_type.symptom, "appliedAt": applied, **extra}
+    if not st.get("records"):  # selected before? then never again: the cluster may already be half changed
+        selected = _select(name, spec)
+        if selected is None:
+            return
+        st = selected
+    plan = m.Plan.from_status(st["plan"], eng.catalogue)
+    records = [dict(r) for r in st["records"]]
+    for i, record in enumerate(records):
+        if record["phase"] == m.INJECTED:
+            continue
+        try:
+            record.update(eng.inject(record, plan, dict(body)))
+        except cat.InvalidFault as e:  # e.g. an object deleted by hand since selection
+            record["message"] = str(e)
+            write_status(name, {"records": records, "message": f"cannot change {record['kind']} "
+                                f"{record['name']}: {e}; retrying (delete the Fault to revert what was done)"})
+            raise kopf.TemporaryError(str(e), delay=5) from e
+        record.update(phase=m.INJECTED, message="")
+        write_status(name, {"records": records})
+        failpoints.reached(f"after-inject:{i}")
+    final: dict[str, Any] = {
+        "phase": "Active", "message": plan.fault_type.symptom, "appliedAt": m.now(), "records": records,
+        "conditions": m.set_condition(st.get("conditions"), "AllInjected", True, "Injected",
+                                      f"{len(records)} target(s) changed")}
     if spec.get("duration"):
         final["expiresAt"] = (dt.datetime.now(dt.UTC) + parse_duration(spec["duration"])).strftime("%Y-%m-%dT%H:%M:%SZ")
     write_status(name, final)
 
 
+def recover_within(spec: kopf.Spec, plan: m.Plan) -> dt.timedelta:
+    if spec.get("recoverWithin"):
+        return parse_duration(spec["recoverWithin"])
+    return dt.timedelta(seconds=plan.fault_type.recover_seconds)
+
+
 @kopf.on.delete(GROUP, VERSION, PLURAL, backoff=3)
-def revert(name: str, status: kopf.Status, **_: Any) -> None:
+def revert(name: str, spec: kopf.Spec, status: kopf.Status, **_: Any) -> None:
+    eng = engine()
     st = dict(status)
-    if st.get("phase") == "Rejected" or st.get("snapshots") is None:
+    if st.get("phase") == "Rejected" or not st.get("records"):
         return
-    if st.get("phase") != "Reverting":
-        write_status(name, {"phase": "Reverting", "message": "restoring every touched object"})
-    pending = engine().revert(st)
-    if pending:
-        raise kopf.TemporaryError("; ".join(pending), delay=3)
+    plan = m.Plan.from_status(st["plan"], eng.catalogue)
+    records = [dict(r) for r in st["records"]]
+    deadline = st.get("recoverBy")
+    conditions = st.get("conditions")
+    if st.get("phase") not in ("Reverting", "Stuck"):
+        deadline = (dt.datetime.now(dt.UTC) + recover_within(spec, plan)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        conditions = m.set_condition(conditions, "AllRecovered", False, "Recovering")
+        write_status(name, {"phase": "Reverting", "message": "restoring every touched object",
+                            "recoverBy": deadline, "conditions": conditions})
+    for i in m.by_stage(records, lambda r: stage(r, plan)):
+        record = records[i]
+        if record["phase"] == m.RECOVERED:
+            continue
+        why = eng.recover(record, plan)
+        record.update(phase=m.NOT_RECOVERED if why else m.RECOVERED, message=why or "")
+        write_status(name, {"records": records})
+        if not why:
+            failpoints.reached(f"after-recover:{i}")
+    left = m.left_over(records)
+    if not left:
+        write_status(name, {"conditions": m.set_condition(conditions, "AllRecovered", True, "Recovered")})
+        return
+    overdue = dt.datetime.now(dt.UTC) >= m.parse_time(str(deadline))
+    if overdue:
+        message = f"not restored after {recover_within(spec, plan).total_seconds():.0f}s: {'; '.join(left)}"
+        write_status(name, {"phase": "Stuck", "message": message,
+                            "conditions": m.set_condition(conditions, "AllRecovered", False, "TimedOut", message)})
+    raise kopf.TemporaryError("; ".join(left), delay=10 if overdue else 3)
 
 
 @kopf.timer(GROUP, VERSION, PLURAL, interval=5, idle=0, when=lambda spec, **_: bool(spec.get("duration")))
@@ -145,6 +201,6 @@ def expire(name: str, status: kopf.Status, **_: Any) -> None:
     expires = st.get("expiresAt")
     if st.get("phase") != "Active" or not expires:
         return
-    if dt.datetime.now(dt.UTC) >= dt.datetime.strptime(expires, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC):
+    if dt.datetime.now(dt.UTC) >= m.parse_time(expires):
         log.info("fault %s expired; clearing it", name)
         client.CustomObjectsApi(engine().api).delete_namespaced_custom_object(GROUP, VERSION, NAMESPACE, PLURAL, name)

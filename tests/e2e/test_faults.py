@@ -1,7 +1,8 @@
 """Every fault type on a real 3-node store: inject → the symptom shows through the
-API within the type's `symptom_seconds`; clear → every touched object equals its
-snapshot from before, and the store is healthy again. Plus: a killed operator,
-a second identical fault, and invalid faults.
+API within the type's `symptom_seconds`; clear → every object of the store equals
+the tests' own picture from before the fault (storestate.py, not the operator's
+snapshots), and the store is healthy again. Plus: a killed operator, a second
+identical fault, and invalid faults.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+import storestate
 from kubernetes import client, config
 from waiting import Unmet, wait_for
 
@@ -23,7 +25,6 @@ from edgelab import faults as faultlib
 from edgelab import store as storelib
 from edgelab.machine import Artifacts, setup
 from edgelab_operator import catalogue as cat
-from edgelab_operator.engine import Engine
 
 STORE = os.environ.get("EDGELAB_FAULT_STORE", "9105")  # another id reuses a store you keep, with:
 KEEP = os.environ.get("EDGELAB_KEEP_STORE") == "1"      # leave the store up after the tests
@@ -236,19 +237,26 @@ def store_healthy(s: Store) -> Any:
     return check(st.healthy, st.unhealthy)
 
 
-def differences(s: Store, snapshots: list[dict[str, Any]]) -> list[str]:
-    """The operator's own definition of "equal to its snapshot" (what its revert promises)."""
-    return Engine(s.core.api_client).differences({"snapshots": snapshots})
+def picture(s: Store) -> dict[str, dict[str, Any]]:
+    return storestate.take(s.core.api_client)
+
+
+def differences(s: Store, before: dict[str, dict[str, Any]]) -> list[str]:
+    """What differs from the tests' own picture taken before the fault (empty after an exact revert)."""
+    return storestate.changed(before, picture(s))
 
 
 def inject_and_clear(s: Store, fault_type: str, **kw: Any) -> dict[str, Any]:
     wait_for(lambda: store_healthy(s), timeout=240, interval=2, what="a healthy store before the fault")
     ft = CATALOGUE.get(fault_type)
     SINCE["t"] = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    before = picture(s)
     fault = s.faults.inject(fault_type, **kw)
     t0 = time.monotonic()
     assert fault["status"]["phase"] == "Active", fault["status"]
-    snapshots = fault["status"]["snapshots"]
+    assert all(r["phase"] == "Injected" for r in fault["status"]["records"]), fault["status"]["records"]
+    assert {c["type"]: c["status"] for c in fault["status"]["conditions"]} == {"Selected": "True",
+                                                                              "AllInjected": "True"}
     try:
         wait_for(lambda: SYMPTOMS[fault_type](s), timeout=ft.symptom_seconds, interval=1,
                  what=f"{fault_type}: {ft.symptom}")
@@ -259,7 +267,7 @@ def inject_and_clear(s: Store, fault_type: str, **kw: Any) -> dict[str, Any]:
     t1 = time.monotonic()
     s.faults.clear([fault["metadata"]["name"]])
     reverted_s = time.monotonic() - t1
-    assert differences(s, snapshots) == [], "every touched object must equal its snapshot after the revert"
+    assert differences(s, before) == [], "every object must be as it was before the fault"
     wait_for(lambda: store_healthy(s), timeout=HEALTHY_WITHIN, interval=1, what=f"healthy after clearing {fault_type}")
     record(fault_type, symptom_s=round(symptom_s, 1), reverted_s=round(reverted_s, 1),
            healthy_s=round(time.monotonic() - t1, 1), symptom_target_s=ft.symptom_seconds)
@@ -290,8 +298,8 @@ def test_fault_shows_its_symptom_and_reverts_exactly(store: Store, fault_type: s
 @pytest.mark.timeout(600)
 def test_revert_survives_a_killed_operator(store: Store) -> None:
     wait_for(lambda: store_healthy(store), timeout=240, interval=2, what="a healthy store")
+    before = picture(store)
     fault = store.faults.inject("missing-config-key")
-    snapshots = fault["status"]["snapshots"]
     for pod in store.core.list_namespaced_pod(faultlib.NAMESPACE,
                                               label_selector="app.kubernetes.io/name=fault-operator").items:
         store.core.delete_namespaced_pod(pod.metadata.name, faultlib.NAMESPACE, grace_period_seconds=0)
@@ -299,7 +307,7 @@ def test_revert_survives_a_killed_operator(store: Store) -> None:
     store.faults.delete(fault["metadata"]["name"])
     wait_for(lambda: check(store.faults.get(fault["metadata"]["name"]) is None, "fault still there"),
              timeout=180, interval=1, what="the restarted operator to revert the fault")
-    assert differences(store, snapshots) == []
+    assert differences(store, before) == []
     wait_for(lambda: store_healthy(store), timeout=HEALTHY_WITHIN, interval=1, what="healthy after the revert")
 
 
@@ -307,6 +315,7 @@ def test_revert_survives_a_killed_operator(store: Store) -> None:
 @pytest.mark.timeout(300)
 def test_the_same_fault_twice_is_refused_and_changes_nothing_more(store: Store) -> None:
     wait_for(lambda: store_healthy(store), timeout=240, interval=2, what="a healthy store")
+    before = picture(store)
     first = store.faults.inject("selector-mismatch")
     try:
         before = store.core.read_namespaced_service("pos-backend-service", "pos").metadata.resource_version
@@ -315,7 +324,7 @@ def test_the_same_fault_twice_is_refused_and_changes_nothing_more(store: Store) 
         assert store.core.read_namespaced_service("pos-backend-service", "pos").metadata.resource_version == before
     finally:
         store.faults.clear([first["metadata"]["name"]])
-    assert differences(store, first["status"]["snapshots"]) == []
+    assert differences(store, before) == []
 
 
 @pytest.mark.e2e

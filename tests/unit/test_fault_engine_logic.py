@@ -1,5 +1,6 @@
-"""The fault engine's pure logic (operator/edgelab_operator/engine.py): what a snapshot keeps, what a
-revert writes back, and which objects a fault's changes touch. No cluster: plain dicts as the API returns them."""
+"""The fault engine's pure logic (operator/edgelab_operator/engine.py, model.py, units.py): what a snapshot
+keeps, what a revert writes back, which records a fault's changes make, in which order they are recovered,
+and how conditions and left-overs read. No cluster: plain dicts as the API returns them."""
 
 from __future__ import annotations
 
@@ -8,7 +9,10 @@ from typing import Any
 
 import pytest
 
-from edgelab_operator.engine import ObjKey, clean, restored_body, touched_objects
+from edgelab_operator import catalogue as cat
+from edgelab_operator import model
+from edgelab_operator.engine import ObjKey, Plan, clean, plan_records, restored_body, stage
+from edgelab_operator.units import NODES, OBJECTS, RESTARTS, UNITS
 
 REVISION = "deployment.kubernetes.io/revision"
 
@@ -143,7 +147,17 @@ def test_an_exact_revert_cleans_to_the_snapshot() -> None:
     assert clean(restored_body(current, snapshot)) == snapshot
 
 
-# --- touched_objects ---------------------------------------------------------------------------------------
+# --- records: one per touched object or action subject ---------------------------------------------------
+
+CATALOGUE = cat.load()
+
+
+def plan(changes: list[dict[str, Any]], node: str | None = None) -> Plan:
+    return Plan(CATALOGUE.get("crash-on-start"), "pos", "pos-backend", changes, node, {"container": "pos-backend"})
+
+
+def keys(records: list[dict[str, Any]]) -> list[ObjKey]:
+    return [ObjKey.of(r) for r in records]
 
 
 @pytest.mark.parametrize(
@@ -164,17 +178,21 @@ def test_an_exact_revert_cleans_to_the_snapshot() -> None:
         ({"create": {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
                      "metadata": {"name": "pos-ingress"}}},
          ObjKey("NetworkPolicy", "pos", "pos-ingress")),
+        ({"restart": {}}, ObjKey("Pods", "pos", "pos-backend")),
+        ({"stop-node": {}}, ObjKey("Node", "", "store-worker2")),
     ],
 )
-def test_touched_objects_maps_each_change_kind(change: dict[str, Any], key: ObjKey) -> None:
-    assert touched_objects([change], "pos", "pos-backend") == [key]
+def test_each_change_kind_has_a_unit_and_one_target(change: dict[str, Any], key: ObjKey) -> None:
+    records = plan_records(plan([change], node="store-worker2"))
+    assert keys(records) == [key]
+    assert records[0]["changes"] == [0] and records[0]["phase"] == model.PENDING
 
 
-def test_restart_and_stop_node_touch_no_object() -> None:
-    assert touched_objects([{"restart": {}}, {"stop-node": {}}], "pos", "pos-backend") == []
+def test_every_change_kind_of_the_catalogue_has_a_unit() -> None:
+    assert set(cat.CHANGE_KINDS) == set(UNITS)
 
 
-def test_touched_objects_are_deduplicated_in_first_seen_order() -> None:
+def test_records_are_deduplicated_in_first_seen_order_with_their_changes() -> None:
     changes = [
         {"pod-spec": {"imagePullSecrets": [{"name": "byteedge-registry"}]}},
         {"config": {"name": "pos-config", "set": {"a": "1"}}},
@@ -183,10 +201,57 @@ def test_touched_objects_are_deduplicated_in_first_seen_order() -> None:
         {"delete": {"kind": "ConfigMap", "name": "pos-config"}},
         {"scale": {"replicas": 0}},
     ]
-    assert touched_objects(changes, "pos", "pos-backend") == [
-        ObjKey("Deployment", "pos", "pos-backend"),
-        ObjKey("ConfigMap", "pos", "pos-config"),
+    records = plan_records(plan(changes))
+    assert keys(records) == [ObjKey("Deployment", "pos", "pos-backend"), ObjKey("ConfigMap", "pos", "pos-config"),
+                             ObjKey("Pods", "pos", "pos-backend")]
+    assert [r["changes"] for r in records] == [[0, 2, 5], [1, 4], [3]]
+
+
+def test_recovery_puts_objects_back_in_reverse_then_restarts_then_nodes() -> None:
+    p = plan([{"stop-node": {}}, {"restart": {}}, {"delete": {"kind": "ConfigMap", "name": "pos-config"}},
+              {"scale": {"replicas": 0}}], node="n1")
+    records = plan_records(p)
+    assert [stage(r, p) for r in records] == [NODES, RESTARTS, OBJECTS, OBJECTS]
+    order = model.by_stage(records, lambda r: stage(r, p))
+    assert [records[i]["kind"] for i in order] == ["Deployment", "ConfigMap", "Pods", "Node"]
+
+
+def test_plan_round_trips_through_the_status() -> None:
+    p = plan([{"release": {"image": "x:1"}}, {"restart": {}}], node=None)
+    again = Plan.from_status(p.to_status(), CATALOGUE)
+    assert again == p
+
+
+def test_object_units_snapshot_and_action_units_do_not() -> None:
+    assert UNITS["config"].snapshots and not UNITS["restart"].snapshots and not UNITS["stop-node"].snapshots
+
+
+# --- conditions and what is left ---------------------------------------------------------------------------
+
+
+def test_set_condition_adds_then_updates_and_keeps_the_transition_time_while_unchanged() -> None:
+    conds = model.set_condition(None, "AllRecovered", False, "Recovering")
+    assert conds == [{"type": "AllRecovered", "status": "False", "reason": "Recovering", "message": "",
+                      "lastTransitionTime": conds[0]["lastTransitionTime"]}]
+    conds[0]["lastTransitionTime"] = "2000-01-01T00:00:00Z"
+    again = model.set_condition(conds, "AllRecovered", False, "TimedOut", "node n1 is still NotReady")
+    assert again[0]["lastTransitionTime"] == "2000-01-01T00:00:00Z" and again[0]["reason"] == "TimedOut"
+    done = model.set_condition(again, "AllRecovered", True, "Recovered")
+    assert done[0]["status"] == "True" and done[0]["lastTransitionTime"] != "2000-01-01T00:00:00Z"
+    assert conds[0]["reason"] == "Recovering", "set_condition changed its argument"
+    assert model.condition(done, "AllRecovered") == done[0] and model.condition(done, "Selected") is None
+
+
+def test_left_over_names_each_target_not_recovered_and_why() -> None:
+    records = [
+        {"kind": "ConfigMap", "namespace": "pos", "name": "pos-config", "phase": model.RECOVERED, "message": ""},
+        {"kind": "Node", "namespace": "", "name": "s-worker", "phase": model.NOT_RECOVERED,
+         "message": "node s-worker is still NotReady (its kubelet has not come back)"},
+        {"kind": "Pods", "namespace": "pos", "name": "pos-backend", "phase": model.INJECTED, "message": ""},
     ]
+    assert model.left_over(records) == ["Node s-worker: node s-worker is still NotReady (its kubelet has not come back)",
+                                        "Pods pos/pos-backend: injected"]
+    assert model.touched(records) == ["ConfigMap/pos/pos-config", "Node//s-worker", "Pods/pos/pos-backend"]
 
 
 def test_objkey_reads_as_kind_namespace_name() -> None:

@@ -1,0 +1,218 @@
+"""The fault operator can be trusted: killed at any step it ends where an unkilled one ends, it never
+holds a Fault for good, and a fault with a duration reverts by itself. On the shared real 3-node store.
+
+Kill tests run the operator's own handlers as a process on this machine (the
+in-cluster operator scaled to 0 meanwhile), against the store's API server,
+with a failpoint (edgelab_operator/failpoints.py) that ends the process at one
+named step as a kill would; then a second, plain operator carries on. Each
+end state is judged against the tests' own pictures of the store
+(storestate.py): the injected state of a run nobody killed, and the state
+before the fault.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import storestate
+from kubernetes import client, config
+from waiting import Unmet, wait_for
+
+from edgelab import faults as faultlib
+from edgelab import store as storelib
+from edgelab.machine import setup
+from edgelab_operator import failpoints
+
+FAULT = "missing-configmap"  # two records: the ConfigMap deleted, then pos-backend's pods restarted
+POINTS = ["after-select", "after-inject:0", "after-inject:1", "after-recover:0", "after-recover:1"]
+
+
+@dataclass
+class Ctx:
+    store: str
+    api: client.ApiClient
+    faults: faultlib.Faults
+    kubeconfig: Path
+    logs: Path
+
+    def picture(self) -> dict[str, dict[str, Any]]:
+        return storestate.take(self.api)
+
+    def healthy(self) -> Any:
+        st = storelib.status(self.store, setup())
+        return True if st.healthy else Unmet(st.unhealthy)
+
+
+def _scale_operator(api: client.ApiClient, replicas: int) -> None:
+    apps, core = client.AppsV1Api(api), client.CoreV1Api(api)
+    apps.patch_namespaced_deployment_scale("fault-operator", faultlib.NAMESPACE, {"spec": {"replicas": replicas}})
+
+    def settled() -> Any:
+        pods = core.list_namespaced_pod(faultlib.NAMESPACE, label_selector="app.kubernetes.io/name=fault-operator")
+        ready = [p for p in pods.items if all(c.ready for c in p.status.container_statuses or [])
+                 and p.status.container_statuses and not p.metadata.deletion_timestamp]
+        if replicas == 0:
+            return True if not pods.items else Unmet([p.metadata.name for p in pods.items])
+        return True if ready else Unmet("no ready operator pod")
+
+    wait_for(settled, timeout=180, interval=1, what=f"the in-cluster operator at {replicas} replica(s)")
+
+
+@pytest.fixture(scope="module")
+def ctx(store3: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ctx]:
+    kubeconfig = storelib.paths(store3).admin_kubeconfig
+    c = Ctx(store3, config.new_client_from_config(str(kubeconfig)), faultlib.Faults(kubeconfig), kubeconfig,
+            tmp_path_factory.mktemp("operator-logs"))
+    c.faults.clear()
+    yield c
+    c.faults.clear()
+
+
+@pytest.fixture
+def outside(ctx: Ctx) -> Iterator[list[subprocess.Popen[bytes]]]:
+    """The in-cluster operator stopped for the test; every operator process the test starts is stopped after."""
+    _scale_operator(ctx.api, 0)
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        yield procs
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.terminate()
+                try:
+                    p.wait(30)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+        _scale_operator(ctx.api, 1)
+
+
+def start_operator(ctx: Ctx, procs: list[subprocess.Popen[bytes]], failpoint: str = "") -> subprocess.Popen[bytes]:
+    env = {**os.environ, "KUBECONFIG": str(ctx.kubeconfig), "FAULT_NAMESPACE": faultlib.NAMESPACE,
+           failpoints.ENV: failpoint}
+    log = (ctx.logs / f"operator-{len(procs)}-{failpoint.replace(':', '-') or 'plain'}.log").open("wb")
+    proc = subprocess.Popen([sys.executable, "-m", "kopf", "run", "--standalone", "--namespace", faultlib.NAMESPACE,
+                             "-m", "edgelab_operator.handlers"], env=env, stdout=log, stderr=subprocess.STDOUT)
+    procs.append(proc)
+    return proc
+
+
+def died_at(proc: subprocess.Popen[bytes], point: str) -> None:
+    try:
+        rc = proc.wait(120)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"the operator never reached {point}")
+    assert rc == failpoints.EXIT_CODE, f"the operator exited with {rc}, not at the failpoint {point}"
+
+
+@dataclass
+class Reference:
+    before: dict[str, dict[str, Any]]
+    injected: dict[str, dict[str, Any]]
+
+
+@pytest.fixture(scope="module")
+def reference(ctx: Ctx) -> Reference:
+    """The fault injected and cleared by the in-cluster operator with nobody killing it."""
+    wait_for(ctx.healthy, timeout=240, interval=2, what="a healthy store")
+    before = ctx.picture()
+    fault = ctx.faults.inject(FAULT, name="reference")
+    assert [r["kind"] for r in fault["status"]["records"]] == ["ConfigMap", "Pods"]
+    injected = ctx.picture()
+    assert storestate.changed(before, injected) == ["ConfigMap/pos/pos-config: gone"]
+    ctx.faults.clear(["reference"])
+    assert storestate.changed(before, ctx.picture()) == []
+    return Reference(before, injected)
+
+
+@pytest.mark.e2e
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize("point", POINTS)
+def test_an_operator_killed_at_any_step_ends_where_an_unkilled_one_does(
+        ctx: Ctx, reference: Reference, outside: list[subprocess.Popen[bytes]], point: str) -> None:
+    wait_for(ctx.healthy, timeout=240, interval=2, what="a healthy store")
+    assert storestate.changed(reference.before, ctx.picture()) == [], "the store did not start where it was"
+    name = f"kill-{point.replace(':', '-')}"
+    killed = start_operator(ctx, outside, point)
+    ctx.faults.inject(FAULT, name=name, wait=0)
+    if point.startswith("after-recover"):
+        ctx.faults.wait_phase(name, ("Active",), 60)
+        ctx.faults.delete(name)
+    died_at(killed, point)
+    start_operator(ctx, outside)
+    if not point.startswith("after-recover"):
+        fault = ctx.faults.wait_phase(name, ("Active",), 60)
+        assert all(r["phase"] == "Injected" for r in fault["status"]["records"]), fault["status"]["records"]
+        assert storestate.changed(reference.injected, ctx.picture()) == [], "injected differently after the kill"
+        ctx.faults.delete(name)
+    wait_for(lambda: True if ctx.faults.get(name) is None else Unmet((ctx.faults.get(name) or {}).get("status")),
+             timeout=120, interval=1, what=f"{name} reverted and gone")
+    assert storestate.changed(reference.before, ctx.picture()) == [], "not restored exactly after the kill"
+    wait_for(ctx.healthy, timeout=180, interval=2, what="a healthy store after the revert")
+
+
+@pytest.mark.e2e
+@pytest.mark.timeout(300)
+def test_a_fault_with_a_duration_reverts_by_itself(ctx: Ctx) -> None:
+    wait_for(ctx.healthy, timeout=240, interval=2, what="a healthy store")
+    before = ctx.picture()
+    fault = ctx.faults.inject("selector-mismatch", duration="5s", name="short")
+    assert fault["status"]["expiresAt"]
+    assert storestate.changed(before, ctx.picture()) == ["Service/pos/pos-backend-service: spec differ"]
+    wait_for(lambda: True if ctx.faults.get("short") is None else Unmet(ctx.faults.get("short")),
+             timeout=90, interval=1, what="the fault to expire and revert")
+    assert storestate.changed(before, ctx.picture()) == []
+
+
+def node_ready(api: client.ApiClient, node: str) -> bool:
+    conds = client.CoreV1Api(api).read_node(node).status.conditions or []
+    return any(c.type == "Ready" and c.status == "True" for c in conds)
+
+
+@pytest.mark.e2e
+@pytest.mark.timeout(600)
+def test_a_node_that_never_comes_back_does_not_hold_the_fault(ctx: Ctx, tmp_path: Path) -> None:
+    """A failed box that stays dead: `clear` gives up in bounded time saying so, `clear --force` lets go."""
+    wait_for(ctx.healthy, timeout=240, interval=2, what="a healthy store")
+    before = ctx.picture()
+    fault = ctx.faults.inject("node-failure", name="dead-box", recover_within="15s")
+    node = fault["status"]["node"]
+    paused = False
+    try:
+        wait_for(lambda: True if not node_ready(ctx.api, node) else Unmet("Ready"), timeout=150, interval=2,
+                 what=f"node {node} NotReady")
+        subprocess.run(["docker", "pause", node], check=True, capture_output=True)  # the box stays dead
+        paused = True
+        with pytest.raises(faultlib.FaultError) as stuck:
+            ctx.faults.clear(["dead-box"])
+        assert f"node {node} is still NotReady" in str(stuck.value) and "--force" in str(stuck.value)
+        status = (ctx.faults.get("dead-box") or {})["status"]
+        assert status["phase"] == "Stuck", status
+        assert {c["type"]: (c["status"], c["reason"]) for c in status["conditions"]}["AllRecovered"] == \
+            ("False", "TimedOut")
+        released = ctx.faults.force_clear("dead-box", tmp_path)
+        assert ctx.faults.get("dead-box") is None
+        assert released.left == [f"Node {node}: node {node} is still NotReady (its kubelet has not come back)"]
+        assert released.saved is None  # a node failure changes no object
+    finally:
+        if paused:
+            subprocess.run(["docker", "unpause", node], check=True, capture_output=True)
+    # the box runs again: its agent sees the Fault gone and starts the kubelet
+    wait_for(lambda: True if node_ready(ctx.api, node) else Unmet("NotReady"), timeout=180, interval=2,
+             what=f"node {node} Ready again")
+    wait_for(ctx.healthy, timeout=240, interval=2, what="a healthy store")
+    core = client.CoreV1Api(ctx.api)
+
+    def agents_gone() -> Any:
+        ctx.faults.clear()  # sweeps node agents that finished
+        agents = core.list_namespaced_pod(faultlib.NAMESPACE, label_selector="app.kubernetes.io/name=node-agent")
+        return True if not agents.items else Unmet([(p.metadata.name, p.status.phase) for p in agents.items])
+
+    wait_for(agents_gone, timeout=60, interval=2, what="the finished node agent removed")
+    assert storestate.changed(before, ctx.picture()) == []
