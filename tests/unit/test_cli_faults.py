@@ -113,3 +113,26 @@ def test_fault_info_of_a_fresh_and_an_active_fault() -> None:
     info = faults.FaultInfo.of(active)
     assert (info.target, info.phase, info.message, info.created) == (
         "payment/payment-processor", "Active", "each pod at its limit", "2025-01-01T10:00:00Z")
+
+
+def test_fault_clear_force_needs_a_name() -> None:
+    result = runner.invoke(app, ["fault", "clear", "--store", "4523", "--all", "--force"])
+    assert result.exit_code == 2, result.output
+    assert "--force needs a name" in result.stderr
+
+
+def test_fault_info_carries_each_record_and_condition_without_snapshots() -> None:
+    obj = {"metadata": {"name": "dead-box"}, "spec": {"type": "node-failure"},
+           "status": {"phase": "Stuck", "target": "pos/pos-backend",
+                      "records": [{"kind": "Node", "namespace": "", "name": "s-worker", "changes": [0],
+                                   "phase": "NotRecovered", "message": "node s-worker is still NotReady"},
+                                  {"kind": "ConfigMap", "namespace": "pos", "name": "pos-config", "changes": [1],
+                                   "snapshot": "{\"data\": {}}", "phase": "Recovered", "message": ""}],
+                      "conditions": [{"type": "AllRecovered", "status": "False", "reason": "TimedOut",
+                                      "message": "m", "lastTransitionTime": "2026-01-01T00:00:00Z"}]}}
+    info = faults.FaultInfo.of(obj)
+    assert info.records == (
+        {"kind": "Node", "namespace": "", "name": "s-worker", "phase": "NotRecovered",
+         "message": "node s-worker is still NotReady"},
+        {"kind": "ConfigMap", "namespace": "pos", "name": "pos-config", "phase": "Recovered", "message": ""})
+    assert info.conditions == ({"type": "AllRecovered", "status": "False", "reason": "TimedOut", "message": "m"},)
