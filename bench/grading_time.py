@@ -31,7 +31,7 @@ START = datetime(2026, 11, 25, 13, 0, tzinfo=UTC)
 USERS = {  # user -> (groups, share of the events)
     "learner": (["byteedge:incident-managers", "system:authenticated"], 0.25),
     "kubernetes-admin": (["kubeadm:cluster-admins", "system:authenticated"], 0.20),
-    "system:serviceaccount:edgelab-system:fault-operator": (["system:serviceaccounts:edgelab-system"], 0.35),
+    "system:serviceaccount:byteedge-fleet:fleet-agent": (["system:serviceaccounts:byteedge-fleet"], 0.35),
     "system:serviceaccount:observability:otel-collector": (["system:serviceaccounts:observability"], 0.15),
     "system:anonymous": (["system:unauthenticated"], 0.05),
 }
@@ -66,8 +66,8 @@ def _uri(rng: random.Random) -> tuple[str, str, dict[str, Any]]:
         return "list", f"/apis/metrics.k8s.io/v1beta1/namespaces/{ns}/pods", {
             "resource": "pods", "namespace": ns, "apiGroup": "metrics.k8s.io"}
     if kind == 7:
-        return "patch", "/apis/edgelab.io/v1alpha1/namespaces/edgelab-system/faults/f1/status", {
-            "resource": "faults", "namespace": "edgelab-system", "name": "f1", "subresource": "status",
+        return "patch", "/apis/edgelab.io/v1alpha1/namespaces/byteedge-fleet/faults/f1/status", {
+            "resource": "faults", "namespace": "byteedge-fleet", "name": "f1", "subresource": "status",
             "apiGroup": "edgelab.io"}
     return "list", "/api/v1/nodes?limit=500", {"resource": "nodes"}
 

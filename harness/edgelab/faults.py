@@ -18,7 +18,6 @@ from kubernetes import client, config
 
 from edgelab_operator import GROUP, NAMESPACE, PLURAL, VERSION, model
 from edgelab_operator import catalogue as cat
-from edgelab_operator.engine import AGENT_LABELS
 
 from . import engine
 from .cluster import poll
@@ -26,6 +25,7 @@ from .errors import ClusterError, EdgelabError
 
 REPO = Path(__file__).resolve().parents[2]
 FINALIZER = "edgelab.io/revert"
+WORKLOADS = ("deployment/fleet-agent", "daemonset/node-agent")  # the operator, and the node agent on every node
 CLEAR_MARGIN = 30  # seconds on top of a fault's own recover time before `clear` gives up waiting
 OPERATOR_MANIFESTS = REPO / "manifests" / "operator"
 Say = Callable[[str], None]
@@ -51,13 +51,15 @@ def install(k: Any, say: Say = lambda _: None, image: str | None = None) -> None
     k("apply", "-f", str(OPERATOR_MANIFESTS / "operator.yaml"))
     image_id = engine.image_id(image) if image else ""  # "" when Docker does not know it
     if image_id:
-        patch = {"spec": {"template": {"metadata": {"annotations": {"edgelab.io/image-id": image_id}}}}}
-        k("-n", NAMESPACE, "patch", "deployment", "fault-operator", "--type=merge", "-p", json.dumps(patch))
+        patch = {"spec": {"template": {"metadata": {"annotations": {"checksum/image": image_id}}}}}
+        for workload in WORKLOADS:
+            k("-n", NAMESPACE, "patch", workload, "--type=merge", "-p", json.dumps(patch))
 
 
 def wait_operator(k: Any, say: Say = lambda _: None) -> None:
     say("waiting for the fault operator")
-    k("-n", NAMESPACE, "rollout", "status", "deployment/fault-operator", "--timeout=180s", timeout=200)
+    for workload in WORKLOADS:
+        k("-n", NAMESPACE, "rollout", "status", workload, "--timeout=180s", timeout=200)
 
 
 @dataclass(frozen=True)
@@ -233,7 +235,6 @@ class Faults:
             raise FaultError(f"not restored within {wait:.0f}s: {' | '.join(lines)}. The operator keeps trying; "
                              f"once nothing more can be done, `edgelab fault clear --force --store N "
                              f"{left[0]}` lets it go and lists what is left to do by hand")
-        self._sweep_agents()
         return targets
 
     def force_clear(self, name: str, keep_in: Path) -> Released:
@@ -266,18 +267,6 @@ class Faults:
             raise FaultError(f"fault {name} is still there after its finalizer was removed; "
                              f"kubectl -n {NAMESPACE} get fault {name} -o yaml shows why")
         return Released(name, model.left_over(left), saved)
-
-    def _sweep_agents(self) -> None:
-        """Node agents that finished (their node is back) are removed; running ones are left alone."""
-        selector = ",".join(f"{k}={v}" for k, v in AGENT_LABELS.items())
-        pods: list[Any] = self.core.list_namespaced_pod(NAMESPACE, label_selector=selector).items
-        for pod in pods:
-            if pod.status.phase in ("Succeeded", "Failed"):
-                try:
-                    self.core.delete_namespaced_pod(pod.metadata.name, NAMESPACE)
-                except client.ApiException as e:
-                    if e.status != 404:
-                        raise
 
 
 def _recover_seconds(obj: dict[str, Any]) -> float:

@@ -17,14 +17,12 @@ from pathlib import Path
 
 from . import engine, machine, tools
 from .offline.pipeline import Pipeline, Step, StepContext
-from .offline.steps import build_context, store_image_names, wheel_platforms
+from .offline.steps import EDGEAPP, OPERATOR, OPERATOR_BIN, build_context, store_image_names, wheel_platforms
 from .pins import Pins
 
 REPO = Path(__file__).resolve().parents[2]
 EDGEAPP_DOCKERFILE = REPO / "harness" / "edgeapp.Dockerfile"
 OPERATOR_DOCKERFILE = REPO / "operator" / "Dockerfile"
-EDGEAPP = REPO / "harness" / "edgelab" / "edgeapp"
-OPERATOR = REPO / "operator" / "edgelab_operator"
 
 # Registries whose pulls a mirror serves (the nodes' containerd asks the mirror first).
 MIRRORED = ("docker.io", "registry.k8s.io", "ghcr.io", "quay.io")
@@ -114,7 +112,7 @@ def edge_app_step(base: str, tags: tuple[str, ...]) -> Step:
 
 def operator_step(base: str, packages: tuple[str, ...], arch: str, tag: str) -> Step:
     def run(ctx: StepContext) -> None:
-        context = _context(ctx, OPERATOR_DOCKERFILE, {"edgelab_operator": OPERATOR})
+        context = _context(ctx, OPERATOR_DOCKERFILE, {"edgelab_operator": OPERATOR, "bin": OPERATOR_BIN})
         wheels = context / "wheels"
         wheels.mkdir()
         (wheels / "requirements.txt").write_text("\n".join(packages) + "\n")
@@ -124,7 +122,7 @@ def operator_step(base: str, packages: tuple[str, ...], arch: str, tag: str) -> 
         _docker_build(ctx, context, base)
 
     return Step("fault-operator-docker", "image", run, {"base": base, "wheels": packages, "arch": engine.goarch(arch)},
-                files=(OPERATOR, OPERATOR_DOCKERFILE), tags=(tag,))
+                files=(OPERATOR, OPERATOR_BIN, OPERATOR_DOCKERFILE), tags=(tag,))
 
 
 def own_images(pins: Pins, base: str, arch: str, report: machine.Report) -> None:

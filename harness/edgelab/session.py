@@ -35,7 +35,7 @@ Say = Callable[[str], None]
 # lab and the store's kubeconfig are known to exist, before the store is asked
 # anything: a mistyped lab id or a store never brought up fails at once.
 Tools = Artifacts | Callable[[], Artifacts]
-MARKER = "lab-session"  # ConfigMap in edgelab-system: the start mark in the audit trail
+MARKER = "lab-session"  # ConfigMap in byteedge-fleet: the start mark in the audit trail
 
 
 class SessionError(EdgelabError):

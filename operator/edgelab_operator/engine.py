@@ -50,7 +50,6 @@ API_VERSIONS = {
 _SERVER_METADATA = ("resourceVersion", "uid", "creationTimestamp", "generation", "managedFields", "selfLink")
 _CONTROLLER_ANNOTATIONS = ("deployment.kubernetes.io/revision",)
 CONTROL_PLANE_LABEL = "node-role.kubernetes.io/control-plane"
-AGENT_LABELS = {"app.kubernetes.io/name": "node-agent", "app.kubernetes.io/part-of": "edgelab"}
 
 
 def clean(obj: dict[str, Any]) -> dict[str, Any]:
@@ -115,11 +114,10 @@ def _kind_of(change: dict[str, Any]) -> str:
 
 
 class Engine:
-    def __init__(self, api: client.ApiClient, agent_image: str = "", namespace: str = NAMESPACE) -> None:
+    def __init__(self, api: client.ApiClient, namespace: str = NAMESPACE) -> None:
         self.api = api
         self.dyn = DynamicClient(api)
         self.catalogue = cat.load()
-        self.agent_image = agent_image
         self.namespace = namespace
 
     # --- objects -------------------------------------------------------------
@@ -247,35 +245,6 @@ class Engine:
             self.delete_pod(namespace, pod["metadata"]["name"])
 
     # --- node failure -----------------------------------------------------------
-    def agent_name(self, node: str) -> str:
-        return f"node-agent-{node}"[:63]
-
-    def start_agent(self, node: str, fault: dict[str, Any]) -> str:
-        """A privileged pod on `node` that stops its kubelet until the Fault is deleted (agent.py)."""
-        name = self.agent_name(node)
-        meta = fault["metadata"]
-        pod = {
-            "apiVersion": "v1", "kind": "Pod",
-            "metadata": {"name": name, "namespace": self.namespace, "labels": AGENT_LABELS},
-            "spec": {
-                "nodeName": node, "hostPID": True, "restartPolicy": "Never",
-                "serviceAccountName": "node-agent", "terminationGracePeriodSeconds": 5,
-                "tolerations": [{"operator": "Exists"}],
-                "containers": [{
-                    "name": "agent", "image": self.agent_image, "imagePullPolicy": "IfNotPresent",
-                    "command": ["python3", "-m", "edgelab_operator.agent", "--namespace", self.namespace,
-                                "--fault", meta["name"], "--uid", meta["uid"]],
-                    "securityContext": {"privileged": True},
-                    "resources": {"requests": {"cpu": "5m", "memory": "32Mi"}, "limits": {"memory": "96Mi"}},
-                }],
-            },
-        }
-        try:
-            self.resource("Pod").create(body=pod, namespace=self.namespace)
-        except ConflictError:
-            pass
-        return name
-
     def node_ready(self, node: str) -> bool:
         obj = self.get(ObjKey("Node", "", node))
         if obj is None:

@@ -1,7 +1,8 @@
 """The kopf operator: Fault resources in, real failures out, exact reverts back.
 
-Run in the cluster (manifests/operator/operator.yaml):
-    kopf run --standalone --namespace edgelab-system -m edgelab_operator.handlers
+Runs in the store as its `fleet-agent` (manifests/operator/operator.yaml; the image's
+/usr/local/bin/fleet-agent starts it):
+    kopf run --standalone --namespace "$POD_NAMESPACE" -m edgelab_operator.handlers
 
 Lifecycle of a Fault (status.phase):
     Applying  plan and records (snapshots) in status, changes being made record by record
@@ -35,7 +36,7 @@ from . import catalogue as cat
 from . import model as m
 from .engine import Engine, stage
 
-NAMESPACE = os.environ.get("FAULT_NAMESPACE", DEFAULT_NAMESPACE)
+NAMESPACE = os.environ.get("POD_NAMESPACE", DEFAULT_NAMESPACE)
 _engine: Engine | None = None
 _plan_lock = threading.Lock()
 log = logging.getLogger("edgelab.operator")
@@ -49,7 +50,7 @@ def engine() -> Engine:
             config.load_incluster_config()
         except config.ConfigException:
             config.load_kube_config()
-        _engine = Engine(client.ApiClient(), agent_image=os.environ.get("AGENT_IMAGE", ""), namespace=NAMESPACE)
+        _engine = Engine(client.ApiClient(), namespace=NAMESPACE)
     return _engine
 
 

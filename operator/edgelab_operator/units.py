@@ -181,7 +181,8 @@ class Restart(Unit):
 
 
 class StopNode(Unit):
-    """A worker box fails: the node agent stops its kubelet until the Fault is deleted, then starts it again."""
+    """A worker box fails: the node's agent (agent.py, on every node) stops its kubelet while the Fault names
+    the node in its status, and starts it again once the Fault is being deleted."""
     kind = "stop-node"
     stage = NODES
     snapshots = False
@@ -192,13 +193,11 @@ class StopNode(Unit):
 
     def apply(self, eng: Engine, key: ObjKey, body: dict[str, Any], plan: Plan, fault: dict[str, Any]
               ) -> dict[str, Any]:
-        return {"agent": eng.start_agent(key.name, fault)}
+        return {}  # status.node, written at selection, is what the node's agent acts on
 
     def recover(self, eng: Engine, key: ObjKey, record: dict[str, Any]) -> str | None:
         if not eng.node_ready(key.name):
             return f"node {key.name} is still NotReady (its kubelet has not come back)"
-        if record.get("agent"):
-            eng.delete_pod(eng.namespace, record["agent"])
         return None
 
 

@@ -301,7 +301,7 @@ def test_revert_survives_a_killed_operator(store: Store) -> None:
     before = picture(store)
     fault = store.faults.inject("missing-config-key")
     for pod in store.core.list_namespaced_pod(faultlib.NAMESPACE,
-                                              label_selector="app.kubernetes.io/name=fault-operator").items:
+                                              label_selector="app.kubernetes.io/name=fleet-agent").items:
         store.core.delete_namespaced_pod(pod.metadata.name, faultlib.NAMESPACE, grace_period_seconds=0)
     # the fault is deleted while no operator runs; the next operator reverts from the status record
     store.faults.delete(fault["metadata"]["name"])
@@ -315,7 +315,7 @@ def test_revert_survives_a_killed_operator(store: Store) -> None:
 @pytest.mark.timeout(300)
 def test_the_same_fault_twice_is_refused_and_changes_nothing_more(store: Store) -> None:
     wait_for(lambda: store_healthy(store), timeout=240, interval=2, what="a healthy store")
-    before = picture(store)
+    pictured = picture(store)
     first = store.faults.inject("selector-mismatch")
     try:
         before = store.core.read_namespaced_service("pos-backend-service", "pos").metadata.resource_version
@@ -324,7 +324,7 @@ def test_the_same_fault_twice_is_refused_and_changes_nothing_more(store: Store) 
         assert store.core.read_namespaced_service("pos-backend-service", "pos").metadata.resource_version == before
     finally:
         store.faults.clear([first["metadata"]["name"]])
-    assert differences(store, before) == []
+    assert differences(store, pictured) == []
 
 
 @pytest.mark.e2e

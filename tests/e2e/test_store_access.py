@@ -7,8 +7,8 @@ issues the learner's certificate and then runs the course's commands AS the
 learner with our kubectl. It deletes the cluster at the end.
 
 Decisions checked here (see manifests/rbac/learner.yaml):
-- cluster-wide pod reads, so `get pods -A` works and shows edgelab-system's
-  pods (accepted); nothing else of edgelab-system, no fault CRs;
+- cluster-wide pod reads, so `get pods -A` works and shows byteedge-fleet's
+  pods (accepted); nothing else of byteedge-fleet, no fault CRs;
 - secrets: `list` in store namespaces (`kubectl get secret -n pos`), no `get`
   of one secret;
 - exec with get+create, remediations by patch (rollout undo/restart) and the

@@ -45,8 +45,8 @@ EXEC = event("a2", "ResponseComplete", "get",
              "&container=app&stderr=true&stdout=true",
              {"resource": "pods", "namespace": "pos", "name": POD, "apiVersion": "v1", "subresource": "exec"},
              at="2026-11-25T13:00:05.000000Z", code=101)
-FORBIDDEN = event("a3", "ResponseComplete", "list", "/api/v1/namespaces/edgelab-system/secrets?limit=500",
-                  {"resource": "secrets", "namespace": "edgelab-system", "apiVersion": "v1"},
+FORBIDDEN = event("a3", "ResponseComplete", "list", "/api/v1/namespaces/byteedge-fleet/secrets?limit=500",
+                  {"resource": "secrets", "namespace": "byteedge-fleet", "apiVersion": "v1"},
                   at="2026-11-25T13:00:06.000000Z", code=403)
 ADMIN_PATCH = event("a4", "ResponseComplete", "patch",
                     "/apis/apps/v1/namespaces/pos/deployments/pos-backend?fieldManager=kubectl-rollout",
@@ -148,7 +148,7 @@ def test_accepts_a_str_path(log: Path) -> None:
         (LOGS_DONE, f"get pods/log pos/{POD}?container=app&previous=true"),
         (EXEC, f"get pods/exec pos/{POD}?command=python3&command=-c&command=print('hi')&container=app"
                "&stderr=true&stdout=true"),
-        (FORBIDDEN, "list secrets edgelab-system (403)"),
+        (FORBIDDEN, "list secrets byteedge-fleet (403)"),
         (ADMIN_PATCH, "patch deployments.apps pos/pos-backend?fieldManager=kubectl-rollout"),
         (NODES, "list nodes"),
         (DISCOVERY, "get /apis"),
@@ -289,7 +289,7 @@ def test_policy_shape() -> None:
         ("learner", ["byteedge:incident-managers"], {"group": "coordination.k8s.io", "resource": "leases"}),
         ("kubernetes-admin", ["kubeadm:cluster-admins"], {"verb": "patch", "resource": "deployments", "group": "apps"}),
         ("someone", ["kubeadm:cluster-admins"], {}),
-        ("system:serviceaccount:edgelab-system:operator", ["system:serviceaccounts:edgelab-system"], {"verb": "patch"}),
+        ("system:serviceaccount:byteedge-fleet:operator", ["system:serviceaccounts:byteedge-fleet"], {"verb": "patch"}),
     ],
 )
 def test_policy_keeps(user: str, groups: list[str], kw: dict[str, Any]) -> None:
@@ -313,7 +313,7 @@ def test_policy_keeps(user: str, groups: list[str], kw: dict[str, Any]) -> None:
         ("anyone", [], {"verb": "update", "group": "coordination.k8s.io", "resource": "leases"}),
         ("anyone", [], {"verb": "create", "resource": "events"}),
         ("anyone", [], {"verb": "patch", "group": "events.k8s.io", "resource": "events"}),
-        ("system:serviceaccount:edgelab-system:operator", ["system:serviceaccounts:edgelab-system"], {"verb": "watch"}),
+        ("system:serviceaccount:byteedge-fleet:operator", ["system:serviceaccounts:byteedge-fleet"], {"verb": "watch"}),
     ],
 )
 def test_policy_drops(user: str, groups: list[str], kw: dict[str, Any]) -> None:

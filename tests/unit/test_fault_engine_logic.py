@@ -258,3 +258,28 @@ def test_objkey_reads_as_kind_namespace_name() -> None:
     assert str(ObjKey("ConfigMap", "pos", "pos-config")) == "ConfigMap/pos/pos-config"
     assert ObjKey("Secret", "a", "b") == ObjKey("Secret", "a", "b")
     assert len({ObjKey("Secret", "a", "b"), ObjKey("Secret", "a", "b")}) == 1
+
+
+# --- the node agent's decision --------------------------------------------------------------------------
+
+
+def fault(node: str, phase: str, deleting: bool = False) -> dict[str, Any]:
+    meta: dict[str, Any] = {"name": "f"}
+    if deleting:
+        meta["deletionTimestamp"] = "2026-11-29T10:00:00Z"
+    return {"metadata": meta, "status": {"node": node, "phase": phase}}
+
+
+@pytest.mark.parametrize(("faults", "down"), [
+    ([], False),
+    ([fault("w1", "Applying")], True),
+    ([fault("w1", "Active")], True),
+    ([fault("w1", "Active", deleting=True)], False),   # being cleared: the box comes back
+    ([fault("w1", "Reverting")], False),
+    ([fault("w1", "Stuck")], False),
+    ([fault("w2", "Active")], False),                  # another node's failure
+    ([{"metadata": {"name": "g"}}], False),            # not selected yet
+])
+def test_a_node_is_held_down_only_while_a_live_fault_names_it(faults: list[dict[str, Any]], down: bool) -> None:
+    from edgelab_operator.agent import wanted_down
+    assert wanted_down(faults, "w1") is down

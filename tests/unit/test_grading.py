@@ -18,8 +18,8 @@ LABS = labs.load_all()
 START = datetime(2026, 11, 25, 13, 0, tzinfo=UTC)
 LEARNER = {"username": "learner", "groups": ["byteedge:incident-managers", "system:authenticated"]}
 ADMIN = {"username": "kubernetes-admin", "groups": ["kubeadm:cluster-admins", "system:authenticated"]}
-OPERATOR = {"username": "system:serviceaccount:edgelab-system:fault-operator",
-            "groups": ["system:serviceaccounts", "system:serviceaccounts:edgelab-system"]}
+OPERATOR = {"username": "system:serviceaccount:byteedge-fleet:fleet-agent",
+            "groups": ["system:serviceaccounts", "system:serviceaccounts:byteedge-fleet"]}
 POS_POD = "pos-backend-6664458b48-z9brj"
 PAY_POD = "payment-processor-7d9c5b8f6d-x2k7q"
 _ids = iter(range(1, 1_000_000))
@@ -281,16 +281,14 @@ def test_previous_logs_need_previous(tmp_path: Path) -> None:
     assert [match(r) for r in requests] == [False, True, False]
 
 
-def test_ten_thousand_events_grade_quickly(tmp_path: Path) -> None:
-    import time
-
+def test_the_learners_requests_are_found_among_ten_thousand_events(tmp_path: Path) -> None:
+    """Other users' traffic around the learner's changes nothing (bench/grading_time.py measures the time)."""
     filler = [event("get", f"/api/v1/namespaces/pos/pods/{POS_POD}", f"13:{i // 60 % 60:02d}:{i % 60:02d}",
                     user=ADMIN if i % 3 else LEARNER) for i in range(10_000)]
     events = recorded(tmp_path, filler + POS_DOWN)
     a = attempt("pos-down-4523", "payment/payment-processor")
-    began = time.perf_counter()
-    grading.grade(LABS["pos-down-4523"], a, events, grading.parse_findings(POS_DOWN_FINDINGS))
-    assert time.perf_counter() - began < 1.0
+    r = grading.grade(LABS["pos-down-4523"], a, events, grading.parse_findings(POS_DOWN_FINDINGS))
+    assert r.score == 100.0 and r.passed, r.explain()
 
 
 # --- findings, tolerantly but never by accident ------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +18,29 @@ def objects() -> list[dict[str, Any]]:
 
 
 def test_operator_and_agent_images_are_the_pinned_one() -> None:
-    deploy = next(o for o in objects() if o["kind"] == "Deployment")
-    container = deploy["spec"]["template"]["spec"]["containers"][0]
-    env = {e["name"]: e["value"] for e in container["env"]}
-    assert container["image"] == env["AGENT_IMAGE"] == pins.load().fault_operator_image
+    workloads = [o for o in objects() if o["kind"] in ("Deployment", "DaemonSet")]
+    assert [w["metadata"]["name"] for w in workloads] == ["fleet-agent", "node-agent"]
+    for w in workloads:
+        assert w["spec"]["template"]["spec"]["containers"][0]["image"] == pins.load().fault_operator_image
+
+
+TELLS = re.compile(r"edgelab|\bfaults?\b|chaos|\binject|\blabs?\b", re.IGNORECASE)
+
+
+def test_nothing_a_learner_can_read_of_the_pods_names_the_lab() -> None:
+    """Learners list these pods (`get pods -A`) and may read them: names, labels, annotations, env, command."""
+    for w in (o for o in objects() if o["kind"] in ("Deployment", "DaemonSet", "Namespace")):
+        readable = {"name": w["metadata"]["name"], "labels": w["metadata"].get("labels"),
+                    "namespace": w["metadata"].get("namespace")}
+        if w["kind"] != "Namespace":
+            template = w["spec"]["template"]
+            readable.update(template=template["metadata"], spec={
+                k: v for k, v in template["spec"].items() if k != "serviceAccountName"} | {
+                "serviceAccountName": template["spec"]["serviceAccountName"]})
+        text = yaml.safe_dump(readable)
+        assert not TELLS.search(text), f"{w['kind']} {w['metadata']['name']}: {TELLS.findall(text)}"
+    for launcher in (OPERATOR.parents[2] / "operator" / "bin").iterdir():
+        assert launcher.stat().st_mode & 0o111, f"{launcher} must be executable (the image runs it)"
 
 
 def test_writes_are_granted_only_in_store_namespaces_and_its_own() -> None:
@@ -31,7 +51,7 @@ def test_writes_are_granted_only_in_store_namespaces_and_its_own() -> None:
         verbs = {v for rule in cluster_roles[name]["rules"] for v in rule["verbs"]}
         assert verbs <= {"get", "list", "watch"}, f"{name} is bound cluster-wide with {verbs}"
     store_bindings = {o["metadata"]["namespace"] for o in objs
-                      if o["kind"] == "RoleBinding" and o["roleRef"]["name"] == "edgelab:fault-operator:store"}
+                      if o["kind"] == "RoleBinding" and o["roleRef"]["name"] == "byteedge:fleet-agent:store"}
     assert store_bindings == {"pos", "payment", "order", "observability"}
 
 

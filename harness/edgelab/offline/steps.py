@@ -584,7 +584,7 @@ def all_steps(p: Pins) -> list[Step]:
     ]
     steps.append(Step("edge-app", "image", edge_app_image, deps=("python-base",), files=(EDGEAPP,),
                       tags=tuple(store_image_names())))
-    steps.append(Step("fault-operator", "image", fault_operator_image, deps=("python-base",), files=(OPERATOR,),
+    steps.append(Step("fault-operator", "image", fault_operator_image, deps=("python-base",), files=(OPERATOR, OPERATOR_BIN),
                       tags=(p.fault_operator_image,)))
     image_steps = [s.name for s in steps if s.name.startswith("img-")]
     steps.append(Step("node-image", "image", node_image(p), {"kubernetes": p.kubernetes, "kind": p.kind},
@@ -595,6 +595,7 @@ def all_steps(p: Pins) -> list[Step]:
 EDGEAPP = REPO / "harness" / "edgelab" / "edgeapp"
 STORE_IMAGES = REPO / "manifests" / "store" / "images.yaml"
 OPERATOR = REPO / "operator" / "edgelab_operator"
+OPERATOR_BIN = REPO / "operator" / "bin"  # the image's entry points: fleet-agent, node-agent
 
 
 def store_image_names() -> list[str]:
@@ -619,8 +620,8 @@ def edge_app_image(ctx: StepContext) -> None:
 def fault_operator_image(ctx: StepContext) -> None:
     """The fault operator (kopf; kopf and the kubernetes client are in python-base) and its node agent."""
     dockerfile = (f"FROM {ctx.dep('python-base')}\nCOPY edgelab_operator /app/edgelab_operator\n"
-                  'ENV PYTHONPATH=/app\nCMD ["python3", "-m", "kopf", "run", "--help"]\n')
-    docker_build(ctx, dockerfile, {"edgelab_operator": OPERATOR}, _self_ref(ctx))
+                  'COPY bin /usr/local/bin/\nENV PYTHONPATH=/app PYTHONUNBUFFERED=1\nCMD ["fleet-agent"]\n')
+    docker_build(ctx, dockerfile, {"edgelab_operator": OPERATOR, "bin": OPERATOR_BIN}, _self_ref(ctx))
 
 
 def busybox_image(ctx: StepContext) -> None:

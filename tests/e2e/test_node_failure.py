@@ -1,4 +1,4 @@
-"""A worker whose kubelet stops goes NotReady, and comes back. Named zz to run last."""
+"""A worker whose kubelet stops goes NotReady, and comes back Ready without taints (so no test after it depends on order)."""
 
 from __future__ import annotations
 
