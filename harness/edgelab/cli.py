@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from collections.abc import Callable
@@ -9,6 +10,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any
 
+import click
 import typer
 from rich.console import Console
 
@@ -17,12 +19,36 @@ from . import machine
 from .errors import EdgelabError
 from .machine import Artifacts
 
-app = typer.Typer(
+
+class _Typer(typer.Typer):
+    """Every command's errors are rendered once, here: one line, the traceback with --debug."""
+
+    def command(self, *args: Any, **kwargs: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:  # type: ignore[override]
+        register = super().command(*args, **kwargs)
+
+        def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
+            @functools.wraps(fn)
+            def run(*a: Any, **kw: Any) -> Any:
+                try:
+                    return fn(*a, **kw)
+                except (typer.Exit, typer.Abort, click.exceptions.Exit, click.exceptions.ClickException,
+                        click.exceptions.Abort):
+                    raise
+                except Exception as exc:
+                    raise _fail(exc) from exc
+
+            register(run)
+            return fn
+
+        return decorate
+
+
+app = _Typer(
     help="Byte Edge incident lab: real Kubernetes incidents on kind clusters, graded.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-cluster_app = typer.Typer(help="Create and delete bare edgelab clusters (pod network and metrics included).",
+cluster_app = _Typer(help="Create and delete bare edgelab clusters (pod network and metrics included).",
                           no_args_is_help=True)
 app.add_typer(cluster_app, name="cluster")
 
@@ -113,8 +139,6 @@ def setup(offline: OfflineOpt = None, mirror: MirrorOpt = None, as_json: JsonOpt
     progress = _Progress(as_json)
     try:
         artifacts = machine.setup(offline=offline, mirror=mirror, report=progress.step, redecide=offline is not None)
-    except Exception as exc:  # wrapped once here: one line, traceback with --debug
-        raise _fail(exc) from exc
     except KeyboardInterrupt:
         err.print("interrupted: finished steps are cached; run the same command again")
         raise typer.Exit(130) from None
@@ -148,8 +172,6 @@ def cluster_up(
         artifacts = machine.setup(offline=offline, report=progress.step, redecide=offline is not None)
         spec = _spec(name, nodes, artifacts)
         made = clusterlib.create(spec, say=progress.say, retain=retain)
-    except Exception as exc:  # wrapped once here: one line, traceback with --debug
-        raise _fail(exc) from exc
     except KeyboardInterrupt:
         err.print("interrupted: nothing half-made was kept; run the same command again")
         raise typer.Exit(130) from None
@@ -164,18 +186,15 @@ def cluster_up(
 @cluster_app.command("down")
 def cluster_down(name: Annotated[str, typer.Option(help="Cluster name.")] = "edgelab") -> None:
     """Delete a cluster and its kubeconfig."""
-    try:
-        artifacts = machine.current()
-        clusterlib.delete(_spec(name, 1, artifacts))
-    except Exception as exc:  # wrapped once here: one line, traceback with --debug
-        raise _fail(exc) from exc
+    artifacts = machine.current()
+    clusterlib.delete(_spec(name, 1, artifacts))
     out.print(f"cluster {name} deleted")
     raise typer.Exit(0)
 
 
 # --- image bundles (air-gapped machines) ---------------------------------------
 
-images_app = typer.Typer(help="Carry a working set-up to a machine with no registry and no package mirrors: "
+images_app = _Typer(help="Carry a working set-up to a machine with no registry and no package mirrors: "
                          "`save` every image and tool a store needs into one file, `load` it there.",
                          no_args_is_help=True)
 app.add_typer(images_app, name="images")
@@ -197,8 +216,6 @@ def images_save(file: BundleArg, as_json: JsonOpt = False) -> None:
     progress = _Progress(as_json)
     try:
         summary = bundle.save(file, machine.current(), progress.say)
-    except Exception as exc:  # wrapped once here: one line, traceback with --debug
-        raise _fail(exc) from exc
     except KeyboardInterrupt:
         err.print(f"interrupted: {file} was not written; run the same command again")
         raise typer.Exit(130) from None
@@ -226,8 +243,6 @@ def images_load(file: BundleArg, as_json: JsonOpt = False) -> None:
     progress = _Progress(as_json)
     try:
         artifacts = bundle.load(file, progress.say)
-    except Exception as exc:  # wrapped once here: one line, traceback with --debug
-        raise _fail(exc) from exc
     except KeyboardInterrupt:
         err.print("interrupted: the set-up was not recorded; run the same command again")
         raise typer.Exit(130) from None
@@ -275,8 +290,6 @@ def up(
         storelib.validate_store_id(store)
         artifacts = machine.setup(offline=offline, report=progress.step, redecide=offline is not None)
         st = storelib.up(store, nodes, profile, artifacts, say=progress.say, retain=retain)
-    except Exception as exc:  # wrapped once here: one line, traceback with --debug
-        raise _fail(exc) from exc
     except KeyboardInterrupt:
         err.print("interrupted: nothing half-made was kept; run the same command again")
         raise typer.Exit(130) from None
@@ -296,11 +309,8 @@ def down(store: StoreOpt) -> None:
     """Delete store STORE: its cluster, kubeconfigs and audit log."""
     from . import store as storelib
 
-    try:
-        storelib.validate_store_id(store)
-        found = storelib.down(store, machine.current())
-    except Exception as exc:  # wrapped once here: one line, traceback with --debug
-        raise _fail(exc) from exc
+    storelib.validate_store_id(store)
+    found = storelib.down(store, machine.current())
     out.print(f"store {store} deleted" if found else f"store {store} did not exist; nothing to do")
     raise typer.Exit(0)
 
@@ -313,12 +323,9 @@ def status(
     """Nodes, deployments READY x/y per namespace, and what is unhealthy. Exit 1 when unhealthy."""
     from . import store as storelib
 
-    try:
-        artifacts = machine.current()
-        stores = [store] if store else storelib.list_stores(artifacts)
-        results = [storelib.status(s, artifacts) for s in stores]
-    except Exception as exc:  # wrapped once here: one line, traceback with --debug
-        raise _fail(exc) from exc
+    artifacts = machine.current()
+    stores = [store] if store else storelib.list_stores(artifacts)
+    results = [storelib.status(s, artifacts) for s in stores]
     if as_json:
         print(json.dumps([{**asdict(r), "healthy": r.healthy} for r in results]))
     else:
@@ -342,16 +349,13 @@ def shell(store: StoreOpt) -> None:
     """Open a shell whose kubectl acts as the learner of store STORE (exit to leave)."""
     from . import store as storelib
 
-    try:
-        artifacts = machine.current()
-        err.print(f"learner shell for store {store}: kubectl is the learner's; `exit` to leave")
-        code = storelib.open_shell(store, artifacts)
-    except Exception as exc:  # wrapped once here: one line, traceback with --debug
-        raise _fail(exc) from exc
+    artifacts = machine.current()
+    err.print(f"learner shell for store {store}: kubectl is the learner's; `exit` to leave")
+    code = storelib.open_shell(store, artifacts)
     raise typer.Exit(code)
 
 
-fault_app = typer.Typer(help="Instructors: inject real failures into a store and revert them exactly.\n\n"
+fault_app = _Typer(help="Instructors: inject real failures into a store and revert them exactly.\n\n"
                         "Each fault is a Fault resource that the store's operator turns into an ordinary-looking "
                         "change (a release, a config edit, a scale, a policy, a failed node); clearing it restores "
                         "every touched object.", no_args_is_help=True)
@@ -371,10 +375,7 @@ def fault_list(as_json: JsonOpt = False) -> None:
     """Fault types: the course cause each plays, what it changes, the symptom, its targets."""
     from . import faults as faultlib
 
-    try:
-        types = faultlib.catalogue().types
-    except Exception as exc:  # wrapped once here: one line, traceback with --debug
-        raise _fail(exc) from exc
+    types = faultlib.catalogue().types
     if as_json:
         print(json.dumps([{"type": t.name, "course": t.course, "summary": t.summary, "symptom": t.symptom,
                            "symptom_seconds": t.symptom_seconds, "targets": list(t.targets)} for t in types.values()]))
@@ -400,11 +401,8 @@ def fault_inject(
     """
     from . import faults as faultlib
 
-    try:
-        f = _faults(store)
-        obj = f.inject(fault_type, target, faultlib.parse_params(param or []), duration)
-    except Exception as exc:  # wrapped once here: one line, traceback with --debug
-        raise _fail(exc) from exc
+    f = _faults(store)
+    obj = f.inject(fault_type, target, faultlib.parse_params(param or []), duration)
     info = faultlib.FaultInfo.of(obj)
     if as_json:
         print(json.dumps(asdict(info)))
@@ -423,10 +421,7 @@ def fault_status(store: StoreOpt, as_json: JsonOpt = False) -> None:
     """
     from . import faults as faultlib
 
-    try:
-        infos = [faultlib.FaultInfo.of(o) for o in _faults(store).list_faults()]
-    except Exception as exc:  # wrapped once here: one line, traceback with --debug
-        raise _fail(exc) from exc
+    infos = [faultlib.FaultInfo.of(o) for o in _faults(store).list_faults()]
     if as_json:
         print(json.dumps([asdict(i) for i in infos]))
     elif not infos:
@@ -462,10 +457,7 @@ def fault_clear(
     if force and name:
         from . import store as storelib
 
-        try:
-            released = _faults(store).force_clear(name, storelib.state_dir(store) / "released")
-        except Exception as exc:  # wrapped once here: one line, traceback with --debug
-            raise _fail(exc) from exc
+        released = _faults(store).force_clear(name, storelib.state_dir(store) / "released")
         if as_json:
             print(json.dumps({"released": released.name, "left": released.left,
                               "saved": str(released.saved) if released.saved else None}))
@@ -481,10 +473,7 @@ def fault_clear(
                           highlight=False)
             out.print("  a node agent left on a stopped node starts its kubelet again as soon as the node runs")
         raise typer.Exit(0)
-    try:
-        cleared = _faults(store).clear([name] if name else None)
-    except Exception as exc:  # wrapped once here: one line, traceback with --debug
-        raise _fail(exc) from exc
+    cleared = _faults(store).clear([name] if name else None)
     if as_json:
         print(json.dumps({"cleared": cleared}))
     else:
@@ -492,7 +481,7 @@ def fault_clear(
     raise typer.Exit(0)
 
 
-lab_app = typer.Typer(help="Labs: a ticket, a really broken store, a graded investigation.\n\n"
+lab_app = _Typer(help="Labs: a ticket, a really broken store, a graded investigation.\n\n"
                       "An instructor (or CI) starts a lab on a store; the learner investigates with the learner's "
                       "kubectl (edgelab shell) and submits findings; the grade explains every point.",
                       no_args_is_help=True)
@@ -504,10 +493,7 @@ def lab_list(as_json: JsonOpt = False) -> None:
     """The labs: id, level, title, points (titles and tickets never name the cause)."""
     from . import labs as labslib
 
-    try:
-        found = labslib.load_all()
-    except Exception as exc:  # wrapped once here: one line, traceback with --debug
-        raise _fail(exc) from exc
+    found = labslib.load_all()
     if as_json:
         print(json.dumps([{"id": lab.id, "title": lab.title, "level": lab.level, "points": lab.points,
                            "pass_threshold": lab.pass_threshold, "min_nodes": lab.min_nodes} for lab in found.values()]))
@@ -527,10 +513,7 @@ def lab_show(
     """The lab's ticket and what the learner is asked to do (no answers)."""
     from . import labs as labslib
 
-    try:
-        lab = labslib.get(lab_id)
-    except Exception as exc:  # wrapped once here: one line, traceback with --debug
-        raise _fail(exc) from exc
+    lab = labslib.get(lab_id)
     ticket, objectives = labslib.fill(lab.ticket, {"store": store}), labslib.objectives(lab)
     if as_json:
         print(json.dumps({"id": lab.id, "title": lab.title, "level": lab.level, "points": lab.points,
@@ -575,10 +558,7 @@ def lab_start(
     from . import session
 
     progress = _Progress(as_json)
-    try:
-        lab, run = session.start(store, lab_id, machine.current, say=progress.say, targets=target or None)
-    except Exception as exc:  # wrapped once here: one line, traceback with --debug
-        raise _fail(exc) from exc
+    lab, run = session.start(store, lab_id, machine.current, say=progress.say, targets=target or None)
     if as_json:
         _print_ticket_json(store, lab, run)
     else:
@@ -591,10 +571,7 @@ def lab_hint(store: StoreOpt, as_json: JsonOpt = False) -> None:
     """The next hint of the running lab; each one shown takes a few percent off the score (the lab says how many)."""
     from . import session
 
-    try:
-        text, n, total, cost = session.hint(store)
-    except Exception as exc:  # wrapped once here: one line, traceback with --debug
-        raise _fail(exc) from exc
+    text, n, total, cost = session.hint(store)
     if as_json:
         print(json.dumps({"hint": text, "number": n, "of": total, "cost_each": cost, "cost_so_far": n * cost}))
         raise typer.Exit(0)
@@ -687,15 +664,12 @@ def lab_submit(
     from . import grading, session
     from . import progress as progresslib
 
-    try:
-        if session.running(store) is None:
-            raise session.SessionError(f"no lab is running on store {store} (edgelab lab start ID --store {store})")
-        answer = grading.parse_findings(findings if findings else _prompt_findings())
-        result = session.submit(store, answer, learner=learner, say=_Progress(as_json).say)
-        if junit:
-            progresslib.write_junit([result], junit)
-    except Exception as exc:  # wrapped once here: one line, traceback with --debug
-        raise _fail(exc) from exc
+    if session.running(store) is None:
+        raise session.SessionError(f"no lab is running on store {store} (edgelab lab start ID --store {store})")
+    answer = grading.parse_findings(findings if findings else _prompt_findings())
+    result = session.submit(store, answer, learner=learner, say=_Progress(as_json).say)
+    if junit:
+        progresslib.write_junit([result], junit)
     if as_json:
         print(json.dumps(result.to_dict(), default=str))
     else:
@@ -710,10 +684,7 @@ def lab_reset(store: StoreOpt, as_json: JsonOpt = False) -> None:
     from . import session
 
     progress = _Progress(as_json)
-    try:
-        lab, run = session.reset(store, machine.current, say=progress.say)
-    except Exception as exc:  # wrapped once here: one line, traceback with --debug
-        raise _fail(exc) from exc
+    lab, run = session.reset(store, machine.current, say=progress.say)
     if as_json:
         _print_ticket_json(store, lab, run)
     else:
@@ -726,10 +697,7 @@ def lab_stop(store: StoreOpt, as_json: JsonOpt = False) -> None:
     """End the running lab without grading; the store is healthy again afterwards."""
     from . import session
 
-    try:
-        was = session.stop(store, machine.current, say=_Progress(as_json).say)
-    except Exception as exc:  # wrapped once here: one line, traceback with --debug
-        raise _fail(exc) from exc
+    was = session.stop(store, machine.current, say=_Progress(as_json).say)
     if as_json:
         print(json.dumps({"stopped": was, "store": store, "healthy": True}))
         raise typer.Exit(0)
@@ -748,11 +716,8 @@ def progress_cmd(
     """
     from . import progress as progresslib
 
-    try:
-        with progresslib.Progress() as p:
-            rows = progresslib.summary_dicts(p.summary(learner))
-    except Exception as exc:  # wrapped once here: one line, traceback with --debug
-        raise _fail(exc) from exc
+    with progresslib.Progress() as p:
+        rows = progresslib.summary_dicts(p.summary(learner))
     if as_json:
         print(json.dumps(rows))
     elif not rows:
