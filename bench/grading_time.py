@@ -25,7 +25,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from edgelab import audit, grading, labs
+from edgelab import attempts, audit, grading, labs, vocab
 
 START = datetime(2026, 11, 25, 13, 0, tzinfo=UTC)
 USERS = {  # user -> (groups, share of the events)
@@ -97,14 +97,14 @@ def session(n: int, reference: list[tuple[str, str, dict[str, Any]]], seed: int 
     return lines
 
 
-def reference(lab: labs.Lab, attempt: labs.Attempt) -> list[tuple[str, str, dict[str, Any]]]:
+def reference(lab: labs.Lab, attempt: attempts.Attempt) -> list[tuple[str, str, dict[str, Any]]]:
     """One request meeting each rubric step, in the rubric's order."""
     out = []
     for step in lab.rubric:
         values = grading.step_values(step, attempt.values)
         m = step.match
-        ns = labs.fill(m.namespace, values) if m.namespace else None
-        name = labs.fill(m.name, values).replace("*", "6664458b48-z9brj") if m.name else None
+        ns = vocab.fill(m.namespace, values) if m.namespace else None
+        name = vocab.fill(m.name, values).replace("*", "6664458b48-z9brj") if m.name else None
         ref = {"resource": m.resource[0], **({"namespace": ns} if ns else {}), **({"name": name} if name else {}),
                **({"subresource": m.subresource} if m.subresource not in (None, "*") else {}),
                **({"apiGroup": m.group} if m.group else {})}
@@ -124,7 +124,7 @@ def main() -> int:
     args = ap.parse_args()
 
     lab = labs.load_all()[args.lab]
-    attempt = labs.draw(lab, random.Random(1), started_at=START).with_node("store-4523-worker")
+    attempt = attempts.draw(lab, random.Random(1), started_at=START).with_node("store-4523-worker")
     findings = grading.parse_findings(json.dumps({
         "namespace": attempt.namespace, "workload": attempt.workload, "pod_state": lab.findings.pod_state[0],
         "root_cause": lab.findings.root_cause[0], "evidence": []}))

@@ -511,10 +511,11 @@ def lab_show(
     as_json: JsonOpt = False,
 ) -> None:
     """The lab's ticket and what the learner is asked to do (no answers)."""
+    from . import attempts, vocab
     from . import labs as labslib
 
     lab = labslib.get(lab_id)
-    ticket, objectives = labslib.fill(lab.ticket, {"store": store}), labslib.objectives(lab)
+    ticket, objectives = vocab.fill(lab.ticket, {"store": store}), attempts.objectives(lab)
     if as_json:
         print(json.dumps({"id": lab.id, "title": lab.title, "level": lab.level, "points": lab.points,
                           "pass_threshold": lab.pass_threshold, "ticket": ticket, "objectives": objectives}))
@@ -527,9 +528,9 @@ def lab_show(
 
 
 def _print_ticket(store: str, lab, run) -> None:  # type: ignore[no-untyped-def]
-    from . import labs as labslib
+    from . import attempts
 
-    out.print(f"[bold]{lab.title}[/bold] — store {store}\n\n{labslib.ticket(lab, run.attempt)}\n\n"
+    out.print(f"[bold]{lab.title}[/bold] — store {store}\n\n{attempts.ticket(lab, run.attempt)}\n\n"
               f"investigate:  edgelab shell --store {store}\n"
               f"hint:         edgelab lab hint --store {store}"
               + (f"   (each hint costs {lab.hint_cost:g}% of the score)\n" if lab.hint_cost else "\n") +
@@ -537,9 +538,9 @@ def _print_ticket(store: str, lab, run) -> None:  # type: ignore[no-untyped-def]
 
 
 def _print_ticket_json(store: str, lab, run) -> None:  # type: ignore[no-untyped-def]
-    from . import labs as labslib
+    from . import attempts
 
-    print(json.dumps({"lab": lab.id, "title": lab.title, "store": store, "ticket": labslib.ticket(lab, run.attempt),
+    print(json.dumps({"lab": lab.id, "title": lab.title, "store": store, "ticket": attempts.ticket(lab, run.attempt),
                       "started_at": run.attempt.started_at.isoformat(), "hint_cost": lab.hint_cost}))
 
 
@@ -589,8 +590,7 @@ def _prompt_findings() -> str:
     """
     import yaml
 
-    from . import grading
-    from . import labs as labslib
+    from . import grading, vocab
 
     def known(lookup: Callable[[str], str | None], choices: str) -> Callable[[str], str]:
         def check(value: str) -> str:
@@ -606,10 +606,10 @@ def _prompt_findings() -> str:
     answers: dict[str, Any] = {
         "namespace": ask("namespace where the problem is"),
         "workload": ask("deployment (or one of its pods)"),
-        "pod_state": ask(f"pod state ({', '.join(labslib.POD_STATES)})",
-                         value_proc=known(labslib.pod_state, ", ".join(labslib.POD_STATES))),
+        "pod_state": ask(f"pod state ({', '.join(vocab.POD_STATES)})",
+                         value_proc=known(vocab.pod_state, ", ".join(vocab.POD_STATES))),
         "root_cause": ask("root cause (`edgelab lab causes` lists them)",
-                          value_proc=known(labslib.root_cause, ", ".join(labslib.ROOT_CAUSES))),
+                          value_proc=known(vocab.root_cause, ", ".join(vocab.ROOT_CAUSES))),
     }
     evidence = [ask("evidence: paste the log line or event message that shows it")]
     while len(evidence) < grading.MAX_EVIDENCE and (more := ask("more evidence (empty line: done)", default="", show_default=False)):
@@ -635,12 +635,12 @@ def lab_template() -> None:
 @lab_app.command("causes")
 def lab_causes(as_json: JsonOpt = False) -> None:
     """The root-cause vocabulary a findings file uses (synonyms are accepted too)."""
-    from . import labs as labslib
+    from . import vocab
 
     if as_json:
-        print(json.dumps({cause: list(synonyms) for cause, synonyms in labslib.ROOT_CAUSES.items()}))
+        print(json.dumps({cause: list(synonyms) for cause, synonyms in vocab.ROOT_CAUSES.items()}))
         raise typer.Exit(0)
-    for cause, synonyms in labslib.ROOT_CAUSES.items():
+    for cause, synonyms in vocab.ROOT_CAUSES.items():
         out.print(f"{cause:28} [dim]{', '.join(synonyms[:4])}[/dim]")
     raise typer.Exit(0)
 

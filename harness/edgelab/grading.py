@@ -34,20 +34,10 @@ from urllib.parse import parse_qsl, urlsplit
 import yaml
 
 from . import audit
+from .attempts import Attempt
 from .errors import EdgelabError
-from .labs import (
-    POD_STATES,
-    REGEX_PREFIX,
-    ROOT_CAUSES,
-    Attempt,
-    Lab,
-    Step,
-    evidence_pattern,
-    fill,
-    normalise_text,
-    pod_state,
-    root_cause,
-)
+from .labs import Lab, Step
+from .vocab import POD_STATES, REGEX_PREFIX, ROOT_CAUSES, evidence_pattern, fill, normalise_text, pod_state, root_cause
 
 # --- the learner's findings file ---------------------------------------------------------------------------
 

@@ -23,7 +23,7 @@ from typing import Any
 import urllib3
 from kubernetes import client, config
 
-from . import audit, faults, grading, labs, progress
+from . import attempts, audit, faults, grading, labs, progress, vocab
 from . import store as storelib
 from .cluster import poll
 from .errors import ClusterError, EdgelabError
@@ -45,7 +45,7 @@ class SessionError(EdgelabError):
 @dataclass
 class Running:
     lab: str
-    attempt: labs.Attempt
+    attempt: attempts.Attempt
     faults: list[str]
     hints_shown: int = 0
 
@@ -55,7 +55,7 @@ class Running:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Running:
-        return cls(d["lab"], labs.Attempt.from_dict(d["attempt"]), list(d["faults"]), int(d.get("hints_shown", 0)))
+        return cls(d["lab"], attempts.Attempt.from_dict(d["attempt"]), list(d["faults"]), int(d.get("hints_shown", 0)))
 
 
 def state_file(store: str) -> Path:
@@ -114,7 +114,7 @@ def reset_store(store: str, artifacts: Artifacts, say: Say = lambda _: None) -> 
     wait_healthy(store, artifacts, say=say)
 
 
-def mark_start(api: client.ApiClient, attempt: labs.Attempt) -> None:
+def mark_start(api: client.ApiClient, attempt: attempts.Attempt) -> None:
     """An admin write the audit log records: where this attempt begins."""
     core = client.CoreV1Api(api)
     body = client.V1ConfigMap(metadata=client.V1ObjectMeta(name=MARKER, namespace=faults.NAMESPACE),
@@ -151,7 +151,7 @@ def start(store: str, lab_id: str, artifacts: Tools, say: Say = lambda _: None,
         raise SessionError(f"lab {lab_id} needs a store with {lab.min_nodes} nodes; store {store} has {nodes} "
                            f"(edgelab down --store {store}; edgelab up --store {store} --nodes {lab.min_nodes})")
     stop(store, tools, say)
-    attempt = labs.draw(lab, rng, store=store, targets=targets)
+    attempt = attempts.draw(lab, rng, store=store, targets=targets)
     f = faults.Faults(storelib.paths(store).admin_kubeconfig)
     names: list[str] = []
     try:
@@ -163,7 +163,7 @@ def start(store: str, lab_id: str, artifacts: Tools, say: Say = lambda _: None,
                 attempt = attempt.with_node(obj["status"]["node"])
             _save(store, Running(lab.id, attempt, names))  # an interrupted start can still be stopped
         attempt = attempt.with_revisions(revisions(api, list(attempt.targets)))
-        attempt = labs.Attempt(attempt.lab, attempt.targets, attempt.values, datetime.now(UTC), attempt.user,
+        attempt = attempts.Attempt(attempt.lab, attempt.targets, attempt.values, datetime.now(UTC), attempt.user,
                                attempt.revisions)
         mark_start(api, attempt)
     except BaseException:
@@ -187,7 +187,7 @@ def hint(store: str) -> tuple[str, int, int, float]:
     n = min(run.hints_shown + 1, len(lab.hints))
     run.hints_shown = n
     _save(store, run)
-    return labs.fill(lab.hints[n - 1], run.attempt.values), n, len(lab.hints), lab.hint_cost
+    return vocab.fill(lab.hints[n - 1], run.attempt.values), n, len(lab.hints), lab.hint_cost
 
 
 def _need(store: str) -> Running:

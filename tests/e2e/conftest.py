@@ -1,10 +1,7 @@
-"""One real kind cluster (1 control plane + 2 workers) shared by every e2e test.
-
-The cluster comes from pytest-kind's `KindCluster`, handed our own kind,
-kubectl and node image (it would otherwise download them, which fails on
-machines without a registry), then finished by `edgelab.cluster.finish`
-(pod network, metrics-server, test image). `--keep-cluster` (pytest-kind's
-flag) keeps it for the next run, which then reuses it.
+"""One real 3-node store (1 control plane + 2 workers) shared by the e2e tests that need a store or just a
+cluster: `store3` makes it (or reuses one kept with EDGELAB_KEEP_STORE=1), `cluster` hands its cluster to
+the Kubernetes-basics tests. Tests that need a cluster of another shape make their own (the learner-access
+cluster with pytest-kind's `KindCluster`, the 1-node stores of test_store.py and the users' machines).
 """
 
 from __future__ import annotations
@@ -17,13 +14,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import yaml
 from kubernetes import client, config
-from pytest_kind import KindCluster
 
-from edgelab import cluster as edgecluster
 from edgelab.machine import Artifacts, setup
 
-WORKERS = 2
+# in every store's nodes; python3 and coreutils, each test pod gives its command
+TEST_IMAGE = yaml.safe_load((Path(__file__).parents[2] / "manifests" / "store" / "images.yaml").read_text())[
+    "pos-backend"]
 
 
 @dataclass
@@ -55,45 +53,22 @@ def _progress(step: str, state: str, seconds: float) -> None:
 
 
 @pytest.fixture(scope="session")
-def cluster(request: pytest.FixtureRequest) -> Iterator[E2ECluster]:
+def cluster(store3: str) -> E2ECluster:
+    """The cluster under the shared 3-node store: the Kubernetes basics are checked on it too, in namespaces of
+    their own (`namespace`), so the suite makes one 3-node cluster, not two."""
+    from edgelab import store as storelib
+
     artifacts = setup(report=_progress)
-    name = request.config.getoption("cluster_name")
-    if name == "pytest-kind":  # pytest-kind's default; ours is more telling in `docker ps`
-        name = "edgelab-e2e"
-    keep = request.config.getoption("keep_cluster")
-    kind = KindCluster(name, image=artifacts.node_image, kind_path=artifacts.kind, kubectl_path=artifacts.kubectl)
-    spec = edgecluster.ClusterSpec(
+    name = storelib.cluster_name(store3)
+    nodes = storelib.node_containers(name)
+    return E2ECluster(
         name=name,
-        workers=WORKERS,
-        node_image=artifacts.node_image,
-        kind=artifacts.kind,
-        kubectl=artifacts.kubectl,
-        kubeconfig=kind.kubeconfig_path.resolve(),
-        load_images=(artifacts.python_base_image,),
-    )
-    say = lambda m: print(f"[edgelab] {m}", file=sys.__stderr__, flush=True)  # noqa: E731
-    if edgecluster.exists(spec) and not edgecluster.api_answers(spec):
-        say(f"deleting stale cluster {name} left by an interrupted run")
-        edgecluster.delete(spec)
-    config_file = edgecluster.write_kind_config(edgecluster.kind_config(WORKERS), kind.path / "kind.yaml")
-    try:
-        kind.create(config_file=config_file)
-        edgecluster.finish(spec, say)
-    except BaseException:
-        if not keep:
-            kind.delete()
-        raise
-    nodes = sorted(spec.name + suffix for suffix in ["-control-plane", "-worker", "-worker2"][: WORKERS + 1])
-    yield E2ECluster(
-        name=name,
-        kubeconfig=spec.kubeconfig,
+        kubeconfig=storelib.paths(store3).admin_kubeconfig,
         control_plane=f"{name}-control-plane",
-        workers=[n for n in nodes if "-worker" in n],
-        test_image=artifacts.python_base_image,
+        workers=sorted(n for n in nodes if "-worker" in n),
+        test_image=TEST_IMAGE,
         artifacts=artifacts,
     )
-    if not keep:
-        kind.delete()
 
 
 @pytest.fixture(scope="session")

@@ -21,7 +21,7 @@ import pytest
 from kubernetes import client, config
 from waiting import Unmet, wait_for
 
-from edgelab import audit, grading, labs, session
+from edgelab import attempts, audit, grading, labcheck, labs, session, vocab
 from edgelab import store as storelib
 from edgelab.machine import Artifacts, setup
 
@@ -73,7 +73,7 @@ def concrete(s: Lab, command: str) -> str:
     return _POD.sub(lambda m: pod_for(s, ns.group(1) if ns else "default", m.group(1), "--previous" in command), command)
 
 
-def investigate(s: Lab, lab: labs.Lab, attempt: labs.Attempt, timeout: float) -> str:
+def investigate(s: Lab, lab: labs.Lab, attempt: attempts.Attempt, timeout: float) -> str:
     """Run the rubric's commands as the learner, in order, until one output shows the evidence; return that line."""
     exp = grading.expected(lab, attempt)
     entries = lab.findings.evidence
@@ -117,7 +117,7 @@ def test_lab_reference_attempt_scores_full_marks_and_shortcuts_score_less(lab_st
     attempt = run.attempt
     exp = grading.expected(lab, attempt)
     evidence = investigate(s, lab, attempt, symptom_budget(lab))
-    fixes = dict.fromkeys(labs.fill(g.command, attempt.values) for g in (lab.remediation.goals if lab.remediation else []))
+    fixes = dict.fromkeys(vocab.fill(g.command, attempt.values) for g in (lab.remediation.goals if lab.remediation else []))
     for command in fixes:  # each fix once: a second `rollout undo` would undo the first
         code, out = s.kubectl(command)
         assert code == 0, f"{command}: {out}"
@@ -140,7 +140,7 @@ def test_lab_reference_attempt_scores_full_marks_and_shortcuts_score_less(lab_st
     assert reference.score == 100, reference.explain()
 
     # a wrong root cause
-    wrong = next(c for c in labs.ROOT_CAUSES if c not in exp["findings"]["root_cause"])
+    wrong = next(c for c in vocab.ROOT_CAUSES if c not in exp["findings"]["root_cause"])
     result = graded(replace(answer, root_cause=wrong))
     assert result.score < 100 and not result.passed, result.explain()
     assert any(line.item == "root_cause" and not line.ok for line in result.lines), result.explain()
@@ -155,9 +155,9 @@ def test_lab_reference_attempt_scores_full_marks_and_shortcuts_score_less(lab_st
     assert exp["rubric"][0]["command"] in result.feedback(), result.feedback()
 
     # another attempt's answer (a different drawn target), where the lab draws one
-    others = [t for t in labs.allowed_targets(lab)[0] if t != attempt.targets[0]]
+    others = [t for t in attempts.allowed_targets(lab)[0] if t != attempt.targets[0]]
     if others:
-        other = labs.draw(lab, targets=[others[0], *attempt.targets[1:]], store=s.store)
+        other = attempts.draw(lab, targets=[others[0], *attempt.targets[1:]], store=s.store)
         result = graded(answer_for(grading.expected(lab, other), evidence))
         assert not result.passed and result.score < reference.score, result.explain()
 
@@ -205,7 +205,7 @@ def test_the_cli_grades_passes_and_failures_with_reports(lab_store: Lab, tmp_pat
         started = runner.invoke(app, ["lab", "start", "pos-down-4523", "--store", s.store, "--json"])
         assert started.exit_code == 0, started.output
         ticket = json.loads(started.stdout)["ticket"]
-        assert "POS is down" in ticket and not labs.ticket_spoilers(ticket)
+        assert "POS is down" in ticket and not labcheck.ticket_spoilers(ticket)
         run = session.running(s.store)
         assert run is not None
         lab = LABS["pos-down-4523"]

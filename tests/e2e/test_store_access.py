@@ -29,6 +29,7 @@ from typing import Any
 
 import pytest
 import yaml
+from pytest_kind import KindCluster
 from waiting import Unmet, wait_for
 
 from edgelab import audit, learner
@@ -152,13 +153,16 @@ def access(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Access]:
     work = tmp_path_factory.mktemp("access")
     host_dir = work / "audit"
     audit.prepare_host_dir(host_dir)
+    # pytest-kind's KindCluster, handed our own kind, kubectl and node image (it would otherwise download
+    # them, which fails without a registry), then finished by edgelab.cluster.finish (network, metrics, image)
+    kind = KindCluster(NAME, image=artifacts.node_image, kind_path=artifacts.kind, kubectl_path=artifacts.kubectl)
     spec = edgecluster.ClusterSpec(
         name=NAME,
         workers=0,
         node_image=artifacts.node_image,
         kind=artifacts.kind,
         kubectl=artifacts.kubectl,
-        kubeconfig=work / "admin.kubeconfig",
+        kubeconfig=kind.kubeconfig_path.resolve(),
         load_images=(artifacts.python_base_image,),
         config=audit.add_to_kind_config(edgecluster.kind_config(0), host_dir),
     )
@@ -166,7 +170,12 @@ def access(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Access]:
         say(f"deleting stale cluster {NAME}")
         edgecluster.delete(spec)
     start = time.monotonic()
-    edgecluster.create(spec, say)
+    try:
+        kind.create(config_file=edgecluster.write_kind_config(spec.config, work / "kind.yaml"))
+        edgecluster.finish(spec, say)
+    except BaseException:
+        kind.delete()
+        raise
     say(f"cluster {NAME} ready in {time.monotonic() - start:.0f}s")
     try:
         admin = edgecluster.Kubectl(artifacts.kubectl, spec.kubeconfig)
@@ -181,7 +190,7 @@ def access(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Access]:
         yield Access(admin=admin, learner=edgecluster.Kubectl(artifacts.kubectl, out), node=f"{NAME}-control-plane",
                      started=datetime.now(UTC), user=learner.USER)
     finally:
-        edgecluster.delete(spec)
+        kind.delete()
 
 
 # --- who the learner is ---------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from edgelab import labs, progress
+from edgelab import attempts, labs, progress, vocab
 from edgelab.cli import app
 
 runner = CliRunner()
@@ -33,7 +33,7 @@ def test_lab_show_prints_the_ticket_not_the_answer() -> None:
     assert result.exit_code == 0, result.output
     shown = json.loads(result.stdout)
     assert "POS is down at Store #4523" in shown["ticket"] and "{" not in shown["ticket"]
-    assert shown["objectives"] == labs.objectives(labs.get("pos-down-4523"))
+    assert shown["objectives"] == attempts.objectives(labs.get("pos-down-4523"))
     assert "findings" not in shown and "rubric" not in shown and "faults" not in shown
 
 
@@ -118,7 +118,7 @@ def test_progress_is_a_table_and_its_database_can_be_chosen(tmp_path: Path, monk
 def test_lab_causes_lists_the_vocabulary() -> None:
     result = runner.invoke(app, ["lab", "causes"])
     assert result.exit_code == 0
-    for cause in labs.ROOT_CAUSES:
+    for cause in vocab.ROOT_CAUSES:
         assert cause in result.stdout
 
 
@@ -128,7 +128,7 @@ def test_a_malformed_findings_file_costs_no_attempt(state: Path, tmp_path: Path)
     from edgelab import session
 
     lab = labs.load_all()["slower-since-eleven"]
-    attempt = labs.draw(lab, store="4523", started_at=datetime.now(UTC))
+    attempt = attempts.draw(lab, store="4523", started_at=datetime.now(UTC))
     run = session.Running(lab.id, attempt, ["bad-rollout-0000"])
     session.state_file("4523").parent.mkdir(parents=True)
     session.state_file("4523").write_text(json.dumps(run.to_dict()))
@@ -149,7 +149,7 @@ def _running(lab_id: str) -> object:
     from edgelab import session
 
     lab = labs.load_all()[lab_id]
-    run = session.Running(lab.id, labs.draw(lab, store="4523", started_at=datetime.now(UTC)), ["f-0000"])
+    run = session.Running(lab.id, attempts.draw(lab, store="4523", started_at=datetime.now(UTC)), ["f-0000"])
     session.state_file("4523").parent.mkdir(parents=True, exist_ok=True)
     session.state_file("4523").write_text(json.dumps(run.to_dict()))
     return run
@@ -202,7 +202,7 @@ def test_hint_and_causes_speak_json(state: Path) -> None:
     assert json.loads(shown.stdout) == {"hint": lab.hints[0], "number": 1, "of": len(lab.hints),
                                         "cost_each": lab.hint_cost, "cost_so_far": lab.hint_cost}
     causes = runner.invoke(app, ["lab", "causes", "--json"])
-    assert causes.exit_code == 0 and set(json.loads(causes.stdout)) == set(labs.ROOT_CAUSES)
+    assert causes.exit_code == 0 and set(json.loads(causes.stdout)) == set(vocab.ROOT_CAUSES)
 
 
 def test_submit_to_a_store_that_does_not_answer_keeps_the_lab(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from edgelab import audit, grading, labs
+from edgelab import attempts, audit, grading, labs
 
 LABS = labs.load_all()
 START = datetime(2026, 11, 25, 13, 0, tzinfo=UTC)
@@ -89,13 +89,13 @@ evidence:
 """
 
 
-def attempt(lab_id: str, target: str | None = None, **kw: Any) -> labs.Attempt:
+def attempt(lab_id: str, target: str | None = None, **kw: Any) -> attempts.Attempt:
     lab = LABS[lab_id]
-    return labs.draw(lab, targets=[target] if target else None, started_at=START, **kw)
+    return attempts.draw(lab, targets=[target] if target else None, started_at=START, **kw)
 
 
 def grade(tmp_path: Path, lab_id: str, target: str, events: list[dict[str, Any]], findings: str,
-          state: dict[str, Any] | None = None, a: labs.Attempt | None = None) -> grading.Result:
+          state: dict[str, Any] | None = None, a: attempts.Attempt | None = None) -> grading.Result:
     a = a or attempt(lab_id, target)
     return grading.grade(LABS[lab_id], a, recorded(tmp_path, NOISE + events), grading.parse_findings(findings), state)
 
@@ -231,7 +231,7 @@ def test_events_before_the_start_never_count(tmp_path: Path) -> None:
     assert all(x.earned == 0 for x in r.lines if x.part == "investigation")
     # a naive start time is UTC, as in audit.read_events
     a = attempt("pos-down-4523", "payment/payment-processor")
-    naive = labs.Attempt(a.lab, a.targets, a.values, START.replace(tzinfo=None))
+    naive = attempts.Attempt(a.lab, a.targets, a.values, START.replace(tzinfo=None))
     assert grade(tmp_path, "pos-down-4523", "", POS_DOWN, POS_DOWN_FINDINGS, a=naive).score == 100.0
 
 

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
-from edgelab import grading, labs
+from edgelab import attempts, grading, labcheck, labs, vocab
 from edgelab.errors import EdgelabError
 from edgelab_operator import catalogue as cat
 
@@ -44,12 +44,12 @@ COURSE = {
 }
 
 
-def all_attempts() -> list[tuple[str, labs.Attempt]]:
+def all_attempts() -> list[tuple[str, attempts.Attempt]]:
     """Every lab with every target it may draw."""
     out = []
     for lab in LABS.values():
-        for target in labs.allowed_targets(lab)[0]:
-            attempt = labs.draw(lab, targets=[target, *[t[0] for t in labs.allowed_targets(lab)[1:]]], started_at=START)
+        for target in attempts.allowed_targets(lab)[0]:
+            attempt = attempts.draw(lab, targets=[target, *[t[0] for t in attempts.allowed_targets(lab)[1:]]], started_at=START)
             out.append((lab.id, attempt.with_node("store-4523-worker2") if "node" in attempt.values else attempt))
     return out
 
@@ -85,7 +85,7 @@ def test_the_practice_scenarios_follow_the_course_flow() -> None:
 @pytest.mark.parametrize("lab_id", sorted(LABS))
 def test_fault_types_and_targets_exist_in_the_operator_catalogue(lab_id: str) -> None:
     lab = LABS[lab_id]
-    for ref, targets in zip(lab.faults, labs.allowed_targets(lab), strict=True):
+    for ref, targets in zip(lab.faults, attempts.allowed_targets(lab), strict=True):
         ft = CATALOGUE.get(ref.type)
         assert targets and set(targets) <= set(ft.targets)
         if ft.needs_workers:
@@ -114,19 +114,19 @@ def test_bad_rollout_asks_for_a_rollback() -> None:
 
 
 @pytest.mark.parametrize(("lab_id", "attempt"), all_attempts(), ids=lambda x: x if isinstance(x, str) else "")
-def test_every_template_is_filled_for_every_target(lab_id: str, attempt: labs.Attempt) -> None:
+def test_every_template_is_filled_for_every_target(lab_id: str, attempt: attempts.Attempt) -> None:
     expected = grading.expected(LABS[lab_id], attempt)
     text = yaml.safe_dump(expected)
-    assert not labs.variables(text), f"unfilled {labs.variables(text)}"
+    assert not vocab.variables(text), f"unfilled {vocab.variables(text)}"
     assert expected["findings"]["namespace"] == attempt.namespace
     assert expected["findings"]["workload"] == attempt.workload
 
 
 def test_randomised_targets_change_the_expected_answers() -> None:
     lab = LABS["pos-down-4523"]
-    drawn = {labs.draw(lab, random.Random(seed), started_at=START).targets for seed in range(40)}
+    drawn = {attempts.draw(lab, random.Random(seed), started_at=START).targets for seed in range(40)}
     assert drawn == {("payment/payment-processor",), ("order/order-service",)}
-    a, b = (labs.draw(lab, targets=[t], started_at=START) for t in ("payment/payment-processor", "order/order-service"))
+    a, b = (attempts.draw(lab, targets=[t], started_at=START) for t in ("payment/payment-processor", "order/order-service"))
     ea, eb = grading.expected(lab, a), grading.expected(lab, b)
     assert ea["findings"] != eb["findings"] and ea["rubric"] != eb["rubric"]
 
@@ -137,22 +137,22 @@ def test_randomised_targets_change_the_expected_answers() -> None:
 @pytest.mark.parametrize("lab_id", sorted(LABS))
 def test_no_ticket_gives_the_cause_away(lab_id: str) -> None:
     lab = LABS[lab_id]
-    text = labs.ticket(lab, labs.draw(lab, started_at=START)).lower()
-    assert labs.ticket_spoilers(text) == []
+    text = attempts.ticket(lab, attempts.draw(lab, started_at=START)).lower()
+    assert labcheck.ticket_spoilers(text) == []
     for word in ("fault", "inject", "chaos", "lab", "kubectl", "pod"):
         assert not re.search(rf"\b{word}s?\b", text)
     for ft in CATALOGUE.types:
         assert ft not in text
     for target in CATALOGUE.workloads:
         assert target.split("/")[1] not in text
-    assert not labs.variables(lab.ticket) - {"store"}
+    assert not vocab.variables(lab.ticket) - {"store"}
 
 
 @pytest.mark.parametrize("text", ["The registers freeze because the memory limit is too low",
                                   "A fault was injected in the lab", "pos pods are in CrashLoopBackOff",
                                   "Looks like a memory leak", "the registry is down", "someone changed the ConfigMap"])
 def test_spoilers_are_found(text: str) -> None:
-    assert labs.ticket_spoilers(text)
+    assert labcheck.ticket_spoilers(text)
 
 
 # --- vocabularies ---------------------------------------------------------------------------------------
@@ -168,7 +168,7 @@ def test_spoilers_are_found(text: str) -> None:
     ("crash", None), ("", None), ("*", None), ("bad", None),
 ])
 def test_pod_state_synonyms(text: str, state: str | None) -> None:
-    assert labs.pod_state(text) == state
+    assert vocab.pod_state(text) == state
 
 
 @pytest.mark.parametrize(("text", "cause"), [
@@ -180,13 +180,13 @@ def test_pod_state_synonyms(text: str, state: str | None) -> None:
     ("out of memory", None), ("it broke", None), ("", None), ("*", None), ("missing", None),
 ])
 def test_root_cause_synonyms(text: str, cause: str | None) -> None:
-    assert labs.root_cause(text) == cause
+    assert vocab.root_cause(text) == cause
 
 
 def test_every_lab_root_cause_is_in_the_vocabulary() -> None:
     for lab in LABS.values():
-        assert set(lab.findings.root_cause) <= set(labs.ROOT_CAUSES)
-        assert set(lab.findings.pod_state) <= set(labs.POD_STATES)
+        assert set(lab.findings.root_cause) <= set(vocab.ROOT_CAUSES)
+        assert set(lab.findings.pod_state) <= set(vocab.POD_STATES)
 
 
 # --- attempts -------------------------------------------------------------------------------------------
@@ -194,18 +194,18 @@ def test_every_lab_root_cause_is_in_the_vocabulary() -> None:
 
 def test_an_attempt_round_trips_through_json() -> None:
     lab = LABS["froze-at-1620"]
-    a = labs.draw(lab, started_at=START, store="9105").with_node("store-9105-worker").with_revisions({"pos/pos-backend": 2})
+    a = attempts.draw(lab, started_at=START, store="9105").with_node("store-9105-worker").with_revisions({"pos/pos-backend": 2})
     assert a.node == "store-9105-worker" and a.values["store"] == "9105"
-    assert labs.Attempt.from_dict(yaml.safe_load(yaml.safe_dump(a.to_dict()))) == a
+    assert attempts.Attempt.from_dict(yaml.safe_load(yaml.safe_dump(a.to_dict()))) == a
 
 
 def test_node_unknown_until_the_operator_picks_it() -> None:
-    assert labs.draw(LABS["froze-at-1620"], started_at=START).node is None
+    assert attempts.draw(LABS["froze-at-1620"], started_at=START).node is None
 
 
 def test_a_target_the_lab_does_not_allow_is_refused() -> None:
     with pytest.raises(labs.LabError, match="not allowed"):
-        labs.draw(LABS["no-order-completes"], targets=["pos/pos-backend"])
+        attempts.draw(LABS["no-order-completes"], targets=["pos/pos-backend"])
 
 
 # --- malformed labs -------------------------------------------------------------------------------------

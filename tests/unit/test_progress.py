@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from edgelab import grading, labs, progress
+from edgelab import attempts, grading, labs, progress
 
 T0 = datetime(2026, 11, 25, 13, 0, tzinfo=UTC)
 
@@ -105,12 +105,12 @@ def results() -> list[grading.Result]:
     state = {"deployments": {"pos/pos-backend": {"replicas": 3, "ready": 3, "updated": 3, "revision": 2}},
              "endpoints": {"pos/pos-backend-service": 3}}
     lab = all_labs["unavailable-at-1202"]
-    a = labs.draw(lab, started_at=T0)
+    a = attempts.draw(lab, started_at=T0)
     events = [{"user": {"username": "learner"}, "verb": "list", "requestURI": "/api/v1/namespaces/pos/pods",
                "objectRef": {"resource": "pods", "namespace": "pos"}, "requestReceivedTimestamp": f"2026-11-25T13:0{i}:00Z",
                "responseStatus": {"code": 200}} for i in range(1, 3)]
     passed = grading.grade(lab, a, events, good, state)
-    failed = grading.grade(all_labs["amber-since-six"], labs.draw(all_labs["amber-since-six"], started_at=T0,
+    failed = grading.grade(all_labs["amber-since-six"], attempts.draw(all_labs["amber-since-six"], started_at=T0,
                                                                  targets=["pos/pos-backend"]), [], bad)
     return [passed, failed]
 
