@@ -60,41 +60,52 @@ class Pins:
 
 @cache
 def load(path: Path = PINS_FILE) -> Pins:
+    """The pins, checked; ValueError lists every problem of the file at once (`<file>: <key>: <rule> (got ...)`)."""
     raw = yaml.safe_load(path.read_text())
+    if not isinstance(raw, dict):
+        raise ValueError(f"{path}: a mapping of pins (got {raw!r})")
+    problems: list[str] = []
     names = {f.name for f in fields(Pins)}
     unknown, missing = set(raw) - names, names - set(raw)
     if unknown or missing:
-        raise ValueError(f"{path}: unknown keys {sorted(unknown)}, missing keys {sorted(missing)}")
+        problems.append(f"{path}: unknown keys {sorted(unknown)}, missing keys {sorted(missing)}")
     # YAML reads `3.10` as the float 3.1: every pin must be a quoted-if-needed string.
-    bad = {k: v for k, v in raw.items() if k not in ("python_image_packages", "tools") and not isinstance(v, str)}
-    if bad:
-        raise ValueError(f"{path}: pins must be strings (quote them): {bad}")
-    raw["python_image_packages"] = tuple(str(v) for v in raw["python_image_packages"])
-    raw["tools"] = _tools(path, raw["tools"], raw)
-    return Pins(**raw)
+    for k, v in raw.items():
+        if k not in ("python_image_packages", "tools") and not isinstance(v, str):
+            problems.append(f"{path}: {k}: pins must be strings (quote them) (got {v!r})")
+    packages = raw.get("python_image_packages")
+    if not isinstance(packages, list) or not all(isinstance(v, str) for v in packages):
+        problems.append(f"{path}: python_image_packages: a list of `name==version` strings (got {packages!r})")
+    tools, found = _tools(path, raw.get("tools"), raw)
+    problems += found
+    if problems:
+        raise ValueError("\n".join(problems))
+    return Pins(**{**raw, "python_image_packages": tuple(raw["python_image_packages"]), "tools": tools})
 
 
-def _tools(path: Path, block: Any, raw: dict[str, Any]) -> Mapping[str, ToolPin]:
+def _tools(path: Path, block: Any, raw: dict[str, Any]) -> tuple[Mapping[str, ToolPin], list[str]]:
     """The `tools:` block, checked: every tool and platform named, sums hex or null, versions as pinned."""
     if not isinstance(block, dict) or set(block) != set(TOOL_VERSION_PIN):
-        raise ValueError(f"{path}: `tools` must name exactly {sorted(TOOL_VERSION_PIN)}")
+        return {}, [f"{path}: tools: must name exactly {sorted(TOOL_VERSION_PIN)} (got {block!r})"]
     out: dict[str, ToolPin] = {}
+    problems: list[str] = []
     for name, entry in block.items():
         if not isinstance(entry, dict) or set(entry) != {"version", "url", "sha256"}:
-            raise ValueError(f"{path}: tools.{name} needs exactly the keys version, url, sha256")
+            problems.append(f"{path}: tools.{name}: needs exactly the keys version, url, sha256 (got {entry!r})")
+            continue
         version, url, sums = entry["version"], entry["url"], entry["sha256"]
         wanted = raw.get(TOOL_VERSION_PIN[name])
         if version != wanted:
-            raise ValueError(
-                f"{path}: tools.{name}.version {version!r} is not {TOOL_VERSION_PIN[name]} {wanted!r}:"
-                " bump it together with its sha256 sums"
-            )
+            problems.append(f"{path}: tools.{name}.version {version!r} is not {TOOL_VERSION_PIN[name]} {wanted!r}:"
+                            " bump it together with its sha256 sums")
         if not isinstance(url, str) or "{version}" not in url:
-            raise ValueError(f"{path}: tools.{name}.url must be a string containing {{version}}")
+            problems.append(f"{path}: tools.{name}.url must be a string containing {{version}} (got {url!r})")
         if not isinstance(sums, dict) or set(sums) != set(TOOL_PLATFORMS):
-            raise ValueError(f"{path}: tools.{name}.sha256 must name exactly {list(TOOL_PLATFORMS)}")
+            problems.append(f"{path}: tools.{name}.sha256 must name exactly {list(TOOL_PLATFORMS)} (got {sums!r})")
+            continue
         for platform, digest in sums.items():
             if digest is not None and not (isinstance(digest, str) and re.fullmatch(r"[0-9a-f]{64}", digest)):
-                raise ValueError(f"{path}: tools.{name}.sha256.{platform} must be 64 lowercase hex digits or null")
+                problems.append(f"{path}: tools.{name}.sha256.{platform} must be 64 lowercase hex digits or null "
+                                f"(got {digest!r})")
         out[name] = ToolPin(version=version, url=url, sha256=MappingProxyType(dict(sums)))
-    return MappingProxyType(out)
+    return MappingProxyType(out), problems

@@ -76,70 +76,90 @@ class Catalogue:
         return sorted({w["release"] for w in self.workloads.values() if "release" in w})
 
 
-def _check_change(where: str, change: Any) -> None:
+def _check_change(where: str, change: Any) -> list[str]:
     if not isinstance(change, dict) or len(change) != 1:
-        raise CatalogueError(f"{where}: a change is a map with exactly one kind, one of {sorted(CHANGE_KINDS)}")
+        return [f"{where}: a change is a map with exactly one kind, one of {sorted(CHANGE_KINDS)} (got {change!r})"]
     (kind, body), = change.items()
     if kind not in CHANGE_KINDS:
-        raise CatalogueError(f"{where}: unknown change kind {kind!r}; known: {sorted(CHANGE_KINDS)}")
+        return [f"{where}: unknown change kind {kind!r}; known: {sorted(CHANGE_KINDS)}"]
     if not isinstance(body, dict):
-        raise CatalogueError(f"{where}.{kind}: must be a map")
+        return [f"{where}.{kind}: must be a map (got {body!r})"]
+    problems = []
     allowed = CHANGE_KINDS[kind]
     if allowed is not None and (extra := set(body) - allowed):
-        raise CatalogueError(f"{where}.{kind}: unknown field(s) {sorted(extra)}; allowed: {sorted(allowed)}")
+        problems.append(f"{where}.{kind}: unknown field(s) {sorted(extra)}; allowed: {sorted(allowed)}")
     if kind == "delete" and body.get("kind") not in DELETABLE:
-        raise CatalogueError(f"{where}.delete.kind: must be one of {sorted(DELETABLE)}")
+        problems.append(f"{where}.delete.kind: must be one of {sorted(DELETABLE)} (got {body.get('kind')!r})")
     if kind == "create" and not {"apiVersion", "kind", "metadata"} <= set(body):
-        raise CatalogueError(f"{where}.create: needs apiVersion, kind and metadata")
+        problems.append(f"{where}.create: needs apiVersion, kind and metadata (got {sorted(body)})")
+    return problems
 
 
 def parse(raw: Any, source: str = "catalogue.yaml") -> Catalogue:
+    """The catalogue, checked; CatalogueError lists every problem at once (`<file>: <field>: <rule> (got ...)`)."""
     if not isinstance(raw, dict) or not isinstance(raw.get("types"), dict) or not isinstance(raw.get("workloads"), dict):
         raise CatalogueError(f"{source}: needs maps `workloads` and `types`")
+    problems: list[str] = []
     workloads: dict[str, dict[str, str]] = {}
     for target, facts in raw["workloads"].items():
         if not _TARGET.fullmatch(str(target)) or not isinstance(facts, dict):
-            raise CatalogueError(f"{source}: workloads.{target}: key must be namespace/deployment, value a map")
+            problems.append(f"{source}: workloads.{target}: key must be namespace/deployment, value a map "
+                            f"(got {facts!r})")
+            continue
         workloads[target] = {str(k): str(v) for k, v in facts.items()}
     types: dict[str, FaultType] = {}
     for name, t in raw["types"].items():
-        where = f"{source}: types.{name}"
-        if not isinstance(t, dict):
-            raise CatalogueError(f"{where}: must be a map")
-        if extra := set(t) - _TYPE_KEYS:
-            raise CatalogueError(f"{where}: unknown field(s) {sorted(extra)}")
-        for key in ("course", "summary", "symptom", "symptom_seconds", "targets", "changes"):
-            if key not in t:
-                raise CatalogueError(f"{where}: missing {key}")
-        targets = t["targets"]
-        if not isinstance(targets, list) or not targets:
-            raise CatalogueError(f"{where}.targets: a non-empty list")
-        for target in targets:
-            if target not in workloads:
-                raise CatalogueError(f"{where}.targets: {target!r} is not in `workloads`")
-        if not isinstance(t["changes"], list) or not t["changes"]:
-            raise CatalogueError(f"{where}.changes: a non-empty list")
-        for i, change in enumerate(t["changes"]):
-            _check_change(f"{where}.changes[{i}]", change)
-        if not isinstance(t["symptom_seconds"], int) or t["symptom_seconds"] <= 0:
-            raise CatalogueError(f"{where}.symptom_seconds: a positive whole number of seconds")
-        recover = t.get("recover_seconds", RECOVER_SECONDS)
-        if not isinstance(recover, int) or recover <= 0:
-            raise CatalogueError(f"{where}.recover_seconds: a positive whole number of seconds")
-        params = t.get("params") or {}
-        if not isinstance(params, dict):
-            raise CatalogueError(f"{where}.params: a map of name -> default")
-        ft = FaultType(name, t["course"], t["summary"], t["symptom"], t["symptom_seconds"], tuple(targets),
-                       tuple(t["changes"]), int(t.get("needs_workers", 0)), {str(k): str(v) for k, v in params.items()},
-                       recover)
-        # every ${var} must be answerable for every allowed target
-        for target in ft.targets:
-            known = _cluster_facts() | set(workloads[target]) | set(ft.params)
-            missing = _variables(ft.changes) - known
-            if missing:
-                raise CatalogueError(f"{where}: target {target} has no value for {sorted(missing)}")
-        types[name] = ft
+        ft, found = _parse_type(f"{source}: types.{name}", name, t, workloads)
+        problems += found
+        if ft is not None and not found:
+            types[name] = ft
+    if problems:
+        raise CatalogueError("\n".join(problems))
     return Catalogue(types, workloads)
+
+
+def _parse_type(where: str, name: str, t: Any, workloads: dict[str, dict[str, str]]
+                ) -> tuple[FaultType | None, list[str]]:
+    if not isinstance(t, dict):
+        return None, [f"{where}: must be a map (got {t!r})"]
+    problems = []
+    if extra := set(t) - _TYPE_KEYS:
+        problems.append(f"{where}: unknown field(s) {sorted(extra)}")
+    missing = [k for k in ("course", "summary", "symptom", "symptom_seconds", "targets", "changes") if k not in t]
+    problems += [f"{where}: missing {k}" for k in missing]
+    if missing:
+        return None, problems
+    targets = t["targets"]
+    if not isinstance(targets, list) or not targets:
+        problems.append(f"{where}.targets: a non-empty list (got {targets!r})")
+        targets = []
+    for target in targets:
+        if target not in workloads:
+            problems.append(f"{where}.targets: {target!r} is not in `workloads`")
+    if not isinstance(t["changes"], list) or not t["changes"]:
+        return None, [*problems, f"{where}.changes: a non-empty list (got {t['changes']!r})"]
+    for i, change in enumerate(t["changes"]):
+        problems += _check_change(f"{where}.changes[{i}]", change)
+    if not isinstance(t["symptom_seconds"], int) or t["symptom_seconds"] <= 0:
+        problems.append(f"{where}.symptom_seconds: a positive whole number of seconds (got {t['symptom_seconds']!r})")
+    recover = t.get("recover_seconds", RECOVER_SECONDS)
+    if not isinstance(recover, int) or recover <= 0:
+        problems.append(f"{where}.recover_seconds: a positive whole number of seconds (got {recover!r})")
+    params = t.get("params") or {}
+    if not isinstance(params, dict):
+        problems.append(f"{where}.params: a map of name -> default (got {params!r})")
+        params = {}
+    if problems:
+        return None, problems
+    ft = FaultType(name, t["course"], t["summary"], t["symptom"], t["symptom_seconds"], tuple(targets),
+                   tuple(t["changes"]), int(t.get("needs_workers", 0)), {str(k): str(v) for k, v in params.items()},
+                   recover)
+    # every ${var} must be answerable for every allowed target
+    for target in ft.targets:
+        known = _cluster_facts() | set(workloads[target]) | set(ft.params)
+        if missing_vars := _variables(ft.changes) - known:
+            problems.append(f"{where}: target {target} has no value for {sorted(missing_vars)}")
+    return ft, problems
 
 
 def load(path: Path = CATALOGUE) -> Catalogue:

@@ -392,3 +392,15 @@ def test_load_refuses_a_file_that_is_not_yaml(tmp_path: Path) -> None:
     with pytest.raises(cat.CatalogueError) as e:
         cat.load(bad)
     assert "not valid YAML" in str(e.value)
+
+
+def test_every_problem_of_the_catalogue_is_reported_at_once() -> None:
+    raw = with_type(symptom_seconds=0, changes=[{"scale": {"replicas": 0}}, {"teleport": {}}])
+    raw["types"]["second"] = {"course": "c", "summary": "s", "symptom": "x", "symptom_seconds": 5,
+                              "targets": ["pos/nowhere"], "changes": [{"delete": {"kind": "Node", "name": "n"}}]}
+    lines = refused(raw).splitlines()
+    assert any("types.demo.symptom_seconds" in line and "(got 0)" in line for line in lines), lines
+    assert any("types.demo.changes[1]: unknown change kind 'teleport'" in line for line in lines), lines
+    assert any("types.second.targets: 'pos/nowhere'" in line for line in lines), lines
+    assert any("types.second.changes[0].delete.kind" in line and "'Node'" in line for line in lines), lines
+    assert all(line.startswith("test.yaml: ") for line in lines), lines

@@ -46,3 +46,16 @@ def test_load_of_a_tmp_copy_matches_default(tmp_path: Path) -> None:
     copy = tmp_path / "pins.yaml"
     copy.write_text(PINS_FILE.read_text())
     assert load.__wrapped__(copy) == load()
+
+
+def test_every_problem_of_the_file_is_reported_at_once(tmp_path: Path) -> None:
+    raw = yaml.safe_load(PINS_FILE.read_text())
+    raw["kind"] = 0.3                                   # a float, not a string
+    del raw["etcd_image_tag"]                           # missing
+    raw["tools"]["kubectl"]["sha256"]["linux-amd64"] = "XYZ"  # not hex
+    with pytest.raises(ValueError) as e:
+        load.__wrapped__(_write(tmp_path, raw))
+    lines = str(e.value).splitlines()
+    assert any("missing keys ['etcd_image_tag']" in line for line in lines), lines
+    assert any("kind: pins must be strings" in line and "0.3" in line for line in lines), lines
+    assert any("tools.kubectl.sha256.linux-amd64" in line and "'XYZ'" in line for line in lines), lines
