@@ -440,3 +440,11 @@ def test_the_headroom_check_counts_surge_pods(objects: list[dict[str, Any]]) -> 
     surging = [{**d, "spec": {**d["spec"], "strategy": {}}} if d is backend else d for d in objects]
     ((_, more, _),) = box_load(1, surging)
     assert round((more - cpu) * 1000) == 20
+
+
+def test_the_baseline_a_healthy_store_runs_is_the_manifests() -> None:
+    """store.status judges replicas against store.baseline(); lab start/reset/stop re-apply these files."""
+    from edgelab import store
+
+    assert store.baseline() == {f"{ns}/{name}": n for (ns, name), n in REPLICAS.items()}
+    assert [f.name for f in store.workload_manifests()] == sorted(set(FILES) - {"namespaces.yaml"})
