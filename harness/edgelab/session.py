@@ -1,8 +1,9 @@
 """A lab on a running store: start, hint, submit, reset, stop.
 
-`start` resets the store (clears every fault, waits until healthy), draws the
-attempt's targets, injects the lab's faults, marks the start in the audit trail
-and returns the ticket. `submit` grades the learner's own requests since then
+`start` resets the store (clears every fault, applies the store's manifests
+again so a learner's scale or rollout undo is undone, waits until healthy),
+draws the attempt's targets, injects the lab's faults, marks the start in the
+audit trail and returns the ticket. `submit` grades the learner's own requests since then
 (audit log), their findings and, where asked, the store's real state, records
 the attempt in the progress database, then clears the faults. The attempt
 (targets, expected answers) is kept in the store's state folder on the host,
@@ -105,11 +106,17 @@ def wait_healthy(store: str, artifacts: Artifacts, timeout: float = 180, say: Sa
 
 
 def reset_store(store: str, artifacts: Artifacts, say: Say = lambda _: None) -> None:
-    """Clear every fault (exact revert) and wait until the store is healthy."""
+    """Clear every fault (exact revert), put the workloads back to their manifests, wait until healthy.
+
+    The faults first, so their reverts find what they changed; then the manifests undo
+    what the learner changed within their rights (a scale, a rollout undo), which no
+    fault recorded.
+    """
     f = faults.Faults(storelib.paths(store).admin_kubeconfig)
     cleared = f.clear()
     if cleared:
         say(f"cleared {len(cleared)} fault(s)")
+    storelib.restore(store, artifacts, say)
     say("waiting for a healthy store")
     wait_healthy(store, artifacts, say=say)
 

@@ -8,7 +8,6 @@ existing store only re-checks; a failed first `up` deletes what it made.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -19,7 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import urllib3
 import yaml
+from kubernetes import client as k8s
+from kubernetes import config as k8s_config
 
 from . import audit, cluster, engine, faults, learner, pins
 from .errors import ClusterError, EdgelabError
@@ -172,13 +174,38 @@ def cap_nodes(name: str, prof: Profile, say: Say) -> None:
             raise ClusterError(f"cannot cap node {node}: {proc.stderr.strip()}")
 
 
+def workload_manifests() -> list[Path]:
+    """The store's object files after namespaces.yaml; images.yaml is the build's list, not an object."""
+    return [f for f in sorted(STORE_MANIFESTS.glob("*.yaml")) if f.name not in ("namespaces.yaml", "images.yaml")]
+
+
+def apply_workloads(k: cluster.Kubectl) -> None:
+    k("apply", "-f", str(STORE_MANIFESTS / "namespaces.yaml"))
+    for f in workload_manifests():
+        k("apply", "-f", str(f))
+
+
 def deploy(k: cluster.Kubectl, say: Say) -> None:
     say("deploying the store (pos, payment, order, observability)")
-    k("apply", "-f", str(STORE_MANIFESTS / "namespaces.yaml"))
-    # every object file of the folder; images.yaml is the build's list, not an object
-    for f in sorted(STORE_MANIFESTS.glob("*.yaml")):
-        if f.name not in ("namespaces.yaml", "images.yaml"):
-            k("apply", "-f", str(f))
+    apply_workloads(k)
+
+
+def baseline() -> dict[str, int]:
+    """Each store deployment's replica count as its manifest sets it ("ns/name": n): what a healthy store runs."""
+    return {f"{d['metadata']['namespace']}/{d['metadata']['name']}": d["spec"].get("replicas", 1)
+            for f in workload_manifests() for d in yaml.safe_load_all(f.read_text())
+            if d and d["kind"] == "Deployment"}
+
+
+def restore(store: str, artifacts: Artifacts, say: Say = lambda _: None) -> None:
+    """Apply the store's manifests again, as `up` did: replicas, pod templates, services and
+    config back to the baseline, whatever the learner did within their rights (a scale, a
+    rollout undo). Pods a template change replaces roll out afterwards; the caller waits
+    (session.wait_healthy). A `rollout restart`'s annotation is not in the manifests and
+    stays: it changes no setting, and removing it would roll every pod again.
+    """
+    say("putting the store's workloads back to their manifests")
+    apply_workloads(cluster.Kubectl(artifacts.kubectl, paths(store).admin_kubeconfig))
 
 
 def wait_rollouts(k: cluster.Kubectl, say: Say) -> None:
@@ -205,39 +232,57 @@ class StoreStatus:
 def status(store: str, artifacts: Artifacts) -> StoreStatus:
     """The store's health, as the CLI, a lab's reset and the tests judge it.
 
-    Healthy: every node Ready; every deployment of the store's namespaces READY n/n
-    with its rollout finished (all replicas updated, no extra ones, the controller
-    caught up); and every pod there Running, unless it is already on its way out.
+    Healthy: every node Ready; every deployment of the store's manifests present with
+    its baseline replica count (a learner's scale is not the store); every deployment
+    of the store's namespaces READY n/n with its rollout finished (all replicas
+    updated, no extra ones, the controller caught up); and every pod there Running,
+    unless it is already on its way out. Read through the API, not kubectl.
     """
     p = paths(store)
     name = cluster_name(store)
     if name not in cluster.clusters(artifacts.kind) or not p.admin_kubeconfig.exists():
         return StoreStatus(store, False, unhealthy=[f"store {store} is not up (run `edgelab up --store {store}`)"])
-    k = cluster.Kubectl(artifacts.kubectl, p.admin_kubeconfig)
+    try:
+        with k8s_config.new_client_from_config(str(p.admin_kubeconfig)) as api:
+            core, apps = k8s.CoreV1Api(api), k8s.AppsV1Api(api)
 
-    def items(*what: str) -> list[dict[str, Any]]:
-        return [o for o in json.loads(k("get", *what, "-o", "json", timeout=30).stdout)["items"]
-                if o["metadata"].get("namespace") in (None, *NAMESPACES)]
+            def dicts(objs: list[Any]) -> list[dict[str, Any]]:
+                return [api.sanitize_for_serialization(o) for o in objs]
+
+            nodes = dicts(core.list_node(_request_timeout=30).items)
+            deployments = [d for ns in NAMESPACES
+                           for d in dicts(apps.list_namespaced_deployment(ns, _request_timeout=30).items)]
+            pods = [o for ns in NAMESPACES
+                    for o in dicts(core.list_namespaced_pod(ns, _request_timeout=30).items)]
+    except (k8s.ApiException, urllib3.exceptions.HTTPError, OSError) as e:
+        raise ClusterError(f"cannot read store {store}'s state ({type(e).__name__}: {str(e)[:200]}); "
+                           f"is it up? `edgelab up --store {store}` brings it back") from e
 
     st = StoreStatus(store, True)
-    for n in items("nodes"):
+    for n in nodes:
         ready = next((c["status"] for c in n["status"]["conditions"] if c["type"] == "Ready"), "Unknown")
         st.nodes.append({"name": n["metadata"]["name"], "ready": ready == "True"})
         if ready != "True":
             st.unhealthy.append(f"node {n['metadata']['name']} is NotReady")
     st.deployments = {ns: [] for ns in NAMESPACES}
-    for d in items("deployments", "--all-namespaces"):
+    base = baseline()
+    for d in deployments:
         ns, dname = d["metadata"]["namespace"], d["metadata"]["name"]
         want = d["spec"].get("replicas", 1)
         dst = d.get("status", {})
         ready = dst.get("readyReplicas", 0) or 0
         st.deployments[ns].append({"name": dname, "ready": ready, "replicas": want})
+        if f"{ns}/{dname}" in base and want != base[f"{ns}/{dname}"]:
+            st.unhealthy.append(f"deployment {ns}/{dname} is scaled to {want}; the store runs "
+                                f"{base[f'{ns}/{dname}']}")
         if ready < want:
             st.unhealthy.append(f"deployment {ns}/{dname} READY {ready}/{want}")
         elif (dst.get("updatedReplicas", 0) or 0) < want or (dst.get("replicas", 0) or 0) != want \
                 or dst.get("observedGeneration", 0) < d["metadata"].get("generation", 0):
             st.unhealthy.append(f"deployment {ns}/{dname} is still rolling out")
-    for pod in items("pods", "--all-namespaces"):
+    present = {f"{d['metadata']['namespace']}/{d['metadata']['name']}" for d in deployments}
+    st.unhealthy += [f"deployment {ref} is missing" for ref in sorted(set(base) - present)]
+    for pod in pods:
         phase = pod.get("status", {}).get("phase")
         if phase != "Running" and not pod["metadata"].get("deletionTimestamp"):
             st.unhealthy.append(f"pod {pod['metadata']['namespace']}/{pod['metadata']['name']} is {phase}")

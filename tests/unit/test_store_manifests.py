@@ -354,3 +354,96 @@ def test_nothing_a_learner_reads_names_a_fault(objects: list[dict[str, Any]], im
     found = [(where, text, words) for where, text in _readable(objects) if (words := spoilers(text))]
     found += [("images.yaml", image, words) for image in images.values() if (words := spoilers(image))]
     assert not found, found
+
+
+# --- headroom: the course's remediations fit on every box -------------------------------------
+
+ADDONS = ROOT / "manifests" / "addons"
+OPERATOR = ROOT / "manifests" / "operator" / "operator.yaml"
+# What the kind node's own pods request, not from a manifest of ours (kubeadm v1.34 static pods
+# and its CoreDNS Deployment; measured with `kubectl describe node` on a 1-node store; the
+# control-plane node only). kube-proxy and local-path-provisioner request nothing.
+KUBEADM_REQUESTS = {  # pod: (CPU cores, memory MiB)
+    "kube-apiserver": (0.25, 0),
+    "kube-controller-manager": (0.2, 0),
+    "kube-scheduler": (0.1, 0),
+    "etcd": (0.1, 100),
+    "coredns-1": (0.1, 70),
+    "coredns-2": (0.1, 70),
+}
+
+
+def pod_requests(template: dict[str, Any]) -> tuple[float, float]:
+    """(CPU cores, memory MiB) one pod of the template asks for."""
+    cpu = mem = 0.0
+    for c in template["spec"]["containers"]:
+        requests = c.get("resources", {}).get("requests", {})
+        cpu += quantity(requests.get("cpu", "0"))
+        mem += quantity(requests.get("memory", "0"))
+    return cpu, mem
+
+
+def surge_pods(deploy: dict[str, Any]) -> int:
+    """Extra pods a rollout of the deployment creates at most (the Deployment controller's rule)."""
+    strategy = deploy["spec"].get("strategy", {})
+    if strategy.get("type") == "Recreate":
+        return 0
+    value = strategy.get("rollingUpdate", {}).get("maxSurge", "25%")
+    replicas = deploy["spec"].get("replicas", 1)
+    if isinstance(value, str) and value.endswith("%"):
+        return -(-replicas * int(value[:-1]) // 100)  # rounded up, as the controller does
+    return int(value)
+
+
+def box_load(nodes: int, store_objects: list[dict[str, Any]]) -> list[tuple[str, float, float]]:
+    """What each node must hold in the worst case: (node, CPU, MiB).
+
+    Every pod that may move (store workloads, their rollouts' surge pods all at once,
+    metrics-server, the fleet agent) is counted on the control-plane node, which also runs
+    the kubeadm pods: that is where they all land on a 1-node store, or on a larger one
+    whose workers failed. Workers hold only their DaemonSet pods (kube-router, node agent).
+    """
+    ours = [d for f in [*sorted(ADDONS.glob("*.yaml")), OPERATOR] for d in yaml.safe_load_all(f.read_text()) if d]
+    per_node = [pod_requests(d["spec"]["template"]) for d in ours if d["kind"] == "DaemonSet"]
+    movable = [(pod_requests(d["spec"]["template"]), d["spec"].get("replicas", 1) + surge)
+               for d, surge in [(d, 0) for d in ours if d["kind"] == "Deployment"]
+               + [(d, surge_pods(d)) for d in store_objects if d["kind"] == "Deployment"]]
+    daemon = (sum(c for c, _ in per_node), sum(m for _, m in per_node))
+    cp_cpu = sum(c for c, _ in KUBEADM_REQUESTS.values()) + daemon[0] + sum(c * n for (c, _), n in movable)
+    cp_mem = sum(m for _, m in KUBEADM_REQUESTS.values()) + daemon[1] + sum(m * n for (_, m), n in movable)
+    return [("control-plane", cp_cpu, cp_mem)] + [(f"worker{i}", *daemon) for i in range(1, nodes)]
+
+
+@pytest.mark.parametrize("nodes", [1, 2, 3])
+@pytest.mark.parametrize("profile", ["edge-small", "edge-standard"])
+def test_every_rollout_at_once_fits_the_box(objects: list[dict[str, Any]], nodes: int, profile: str) -> None:
+    """A rollout restart/undo of every store deployment at once, with the store at its baseline,
+    leaves no pod Pending: requests plus every surge pod fit the box's allocatable
+    (kubelet systemReserved = host − box, so allocatable is the box; docs/store.md)."""
+    from edgelab import store
+
+    box = store.profile(profile)
+    for node, cpu, mem in box_load(nodes, objects):
+        assert cpu <= box.cpus, f"{profile}, {nodes} node(s): {node} needs {cpu * 1000:.0f}m CPU of {box.cpus * 1000:.0f}m"
+        assert mem <= box.memory_bytes >> 20, f"{profile}, {nodes} node(s): {node} needs {mem:.0f}Mi of the box"
+
+
+def test_the_headroom_check_counts_surge_pods(objects: list[dict[str, Any]]) -> None:
+    """The count is the peak measured on a 1-node store while every store deployment restarted
+    at once (`kubectl describe node`: 1395m, docs/store.md), and a strategy change shows in it."""
+    ((_, cpu, mem),) = box_load(1, objects)
+    assert (round(cpu * 1000), round(mem)) == (1395, 1746)
+    backend = next(d for d in objects if d["kind"] == "Deployment" and d["metadata"]["name"] == "pos-backend")
+    assert surge_pods(backend) == 0
+    assert surge_pods({"spec": {"replicas": 3}}) == 1 and surge_pods({"spec": {"replicas": 2}}) == 1
+    surging = [{**d, "spec": {**d["spec"], "strategy": {}}} if d is backend else d for d in objects]
+    ((_, more, _),) = box_load(1, surging)
+    assert round((more - cpu) * 1000) == 20
+
+
+def test_the_baseline_a_healthy_store_runs_is_the_manifests() -> None:
+    """store.status judges replicas against store.baseline(); lab start/reset/stop re-apply these files."""
+    from edgelab import store
+
+    assert store.baseline() == {f"{ns}/{name}": n for (ns, name), n in REPLICAS.items()}
+    assert [f.name for f in store.workload_manifests()] == sorted(set(FILES) - {"namespaces.yaml"})
