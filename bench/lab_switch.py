@@ -24,16 +24,16 @@ def main() -> int:
     ap.add_argument("--labs", default="cannot-reach-store-system,slower-since-eleven,payment-slow,amber-since-six,pos-down-4523")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
-    artifacts = setup()
+    setup()  # the machine is prepared (the store was brought up with it)
     rows = []
     for lab in args.labs.split(","):
         t0 = time.monotonic()
-        session.start(args.store, lab, artifacts)
+        session.start(args.store, lab)
         rows.append({"lab": lab, "switch_s": round(time.monotonic() - t0, 1)})
         if not args.json:
             print(f"{lab:26} started in {rows[-1]['switch_s']:5.1f} s (reset of the previous lab included)")
     t0 = time.monotonic()
-    session.stop(args.store, artifacts)
+    session.stop(args.store)
     rows.append({"lab": "(stop)", "switch_s": round(time.monotonic() - t0, 1)})
     if args.json:
         print(json.dumps(rows))

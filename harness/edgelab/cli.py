@@ -325,7 +325,7 @@ def status(
 
     artifacts = machine.current()
     stores = [store] if store else storelib.list_stores(artifacts)
-    results = [storelib.status(s, artifacts) for s in stores]
+    results = [storelib.status(s) for s in stores]
     if as_json:
         print(json.dumps([{**asdict(r), "healthy": r.healthy} for r in results]))
     else:
@@ -559,7 +559,7 @@ def lab_start(
     from . import session
 
     progress = _Progress(as_json)
-    lab, run = session.start(store, lab_id, machine.current, say=progress.say, targets=target or None)
+    lab, run = session.start(store, lab_id, say=progress.say, targets=target or None)
     if as_json:
         _print_ticket_json(store, lab, run)
     else:
@@ -684,7 +684,7 @@ def lab_reset(store: StoreOpt, as_json: JsonOpt = False) -> None:
     from . import session
 
     progress = _Progress(as_json)
-    lab, run = session.reset(store, machine.current, say=progress.say)
+    lab, run = session.reset(store, say=progress.say)
     if as_json:
         _print_ticket_json(store, lab, run)
     else:
@@ -697,7 +697,7 @@ def lab_stop(store: StoreOpt, as_json: JsonOpt = False) -> None:
     """End the running lab without grading; the store is healthy again afterwards."""
     from . import session
 
-    was = session.stop(store, machine.current, say=_Progress(as_json).say)
+    was = session.stop(store, say=_Progress(as_json).say)
     if as_json:
         print(json.dumps({"stopped": was, "store": store, "healthy": True}))
         raise typer.Exit(0)

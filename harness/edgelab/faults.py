@@ -56,10 +56,28 @@ def install(k: Any, say: Say = lambda _: None, image: str | None = None) -> None
             k("-n", NAMESPACE, "patch", workload, "--type=merge", "-p", json.dumps(patch))
 
 
-def wait_operator(k: Any, say: Say = lambda _: None) -> None:
+def wait_operator(admin_kubeconfig: Path, say: Say = lambda _: None, timeout: float = 180) -> None:
+    """Until the operator's Deployment and the node agent's DaemonSet run their current template, all ready."""
     say("waiting for the fault operator")
-    for workload in WORKLOADS:
-        k("-n", NAMESPACE, "rollout", "status", workload, "--timeout=180s", timeout=200)
+    with config.new_client_from_config(str(admin_kubeconfig)) as api:
+        apps = client.AppsV1Api(api)
+
+        def ready() -> bool:
+            d: Any = apps.read_namespaced_deployment("fleet-agent", NAMESPACE)
+            ds: Any = apps.read_namespaced_daemon_set("node-agent", NAMESPACE)
+            want, st = d.spec.replicas or 0, d.status
+            deployment_ok = ((st.observed_generation or 0) >= d.metadata.generation and (st.updated_replicas or 0)
+                             == want and (st.available_replicas or 0) == want and (st.replicas or 0) == want)
+            dst = ds.status
+            daemons_ok = ((dst.observed_generation or 0) >= ds.metadata.generation and dst.desired_number_scheduled
+                          == (dst.updated_number_scheduled or 0) == (dst.number_available or 0))
+            return deployment_ok and daemons_ok
+
+        try:
+            poll("the fault operator and its node agents", ready, timeout, interval=1)
+        except ClusterError as e:
+            raise FaultError(f"the fault operator did not become ready within {timeout:.0f}s "
+                             f"(kubectl -n {NAMESPACE} get pods shows why)") from e
 
 
 @dataclass(frozen=True)

@@ -26,16 +26,9 @@ from kubernetes import client, config
 
 from . import attempts, audit, faults, grading, labs, progress, vocab
 from . import store as storelib
-from .cluster import poll
-from .errors import ClusterError, EdgelabError
-from .machine import Artifacts
+from .errors import EdgelabError
 
 Say = Callable[[str], None]
-# What a lab command needs: the built artifacts, or a function making them (the
-# CLI's `build`, which also starts Docker again where it stopped), called once the
-# lab and the store's kubeconfig are known to exist, before the store is asked
-# anything: a mistyped lab id or a store never brought up fails at once.
-Tools = Artifacts | Callable[[], Artifacts]
 MARKER = "lab-session"  # ConfigMap in byteedge-fleet: the start mark in the audit trail
 
 
@@ -86,26 +79,7 @@ def _api(store: str) -> client.ApiClient:
     return config.new_client_from_config(str(kubeconfig))
 
 
-def _tools(artifacts: Tools) -> Artifacts:
-    return artifacts if isinstance(artifacts, Artifacts) else artifacts()
-
-
-def wait_healthy(store: str, artifacts: Artifacts, timeout: float = 180, say: Say = lambda _: None) -> None:
-    """Healthy twice in a row, 3 s apart: a revert that restarts pods shows only after a moment."""
-    last: list[storelib.StoreStatus] = []
-
-    def twice() -> bool:
-        last.append(storelib.status(store, artifacts))
-        return len(last) >= 2 and last[-1].healthy and last[-2].healthy
-
-    try:
-        poll("a healthy store", twice, timeout, interval=3)
-    except ClusterError as e:
-        raise SessionError(f"store {store} did not get healthy within {timeout:.0f}s: "
-                           f"{'; '.join(last[-1].unhealthy)}") from e
-
-
-def reset_store(store: str, artifacts: Artifacts, say: Say = lambda _: None) -> None:
+def reset_store(store: str, say: Say = lambda _: None) -> None:
     """Clear every fault (exact revert), put the workloads back to their manifests, wait until healthy.
 
     The faults first, so their reverts find what they changed; then the manifests undo
@@ -116,9 +90,11 @@ def reset_store(store: str, artifacts: Artifacts, say: Say = lambda _: None) -> 
     cleared = f.clear()
     if cleared:
         say(f"cleared {len(cleared)} fault(s)")
-    storelib.restore(store, artifacts, say)
-    say("waiting for a healthy store")
-    wait_healthy(store, artifacts, say=say)
+    storelib.restore(store, say)
+    try:
+        storelib.wait_healthy(store, say=say)
+    except storelib.StoreError as e:
+        raise SessionError(str(e)) from e
 
 
 def mark_start(api: client.ApiClient, attempt: attempts.Attempt) -> None:
@@ -148,16 +124,15 @@ def _revision(deployment: Any) -> int:
     return int((deployment.metadata.annotations or {}).get("deployment.kubernetes.io/revision", "0"))
 
 
-def start(store: str, lab_id: str, artifacts: Tools, say: Say = lambda _: None,
+def start(store: str, lab_id: str, say: Say = lambda _: None,
           targets: list[str] | None = None, rng: random.Random | None = None) -> tuple[labs.Lab, Running]:
     lab = labs.get(lab_id)
     api = _api(store)
-    tools = _tools(artifacts)  # Docker running (started again if need be) before the store is asked anything
     nodes = len(client.CoreV1Api(api).list_node().items)
     if nodes < lab.min_nodes:
         raise SessionError(f"lab {lab_id} needs a store with {lab.min_nodes} nodes; store {store} has {nodes} "
                            f"(edgelab down --store {store}; edgelab up --store {store} --nodes {lab.min_nodes})")
-    stop(store, tools, say)
+    stop(store, say)
     attempt = attempts.draw(lab, rng, store=store, targets=targets)
     f = faults.Faults(storelib.paths(store).admin_kubeconfig)
     names: list[str] = []
@@ -243,16 +218,16 @@ def submit(store: str, answer: grading.Answer, learner: str = "learner",
     return result
 
 
-def stop(store: str, artifacts: Tools, say: Say = lambda _: None) -> str | None:
+def stop(store: str, say: Say = lambda _: None) -> str | None:
     """End the running lab, if any, without grading; reset the store. Returns the lab that was running."""
     _api(store)  # the store is up, or say how to bring it up
     run = running(store)
-    reset_store(store, _tools(artifacts), say)
+    reset_store(store, say)
     _save(store, None)
     return run.lab if run else None
 
 
-def reset(store: str, artifacts: Tools, say: Say = lambda _: None) -> tuple[labs.Lab, Running]:
+def reset(store: str, say: Say = lambda _: None) -> tuple[labs.Lab, Running]:
     """Start the running lab again: store reset, a new draw."""
     run = _need(store)
-    return start(store, run.lab, artifacts, say)
+    return start(store, run.lab, say)

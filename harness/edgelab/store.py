@@ -197,23 +197,35 @@ def baseline() -> dict[str, int]:
             if d and d["kind"] == "Deployment"}
 
 
-def restore(store: str, artifacts: Artifacts, say: Say = lambda _: None) -> None:
+def restore(store: str, say: Say = lambda _: None) -> None:
     """Apply the store's manifests again, as `up` did: replicas, pod templates, services and
     config back to the baseline, whatever the learner did within their rights (a scale, a
     rollout undo). Pods a template change replaces roll out afterwards; the caller waits
     (session.wait_healthy). A `rollout restart`'s annotation is not in the manifests and
     stays: it changes no setting, and removing it would roll every pod again.
     """
+    from . import machine
+
     say("putting the store's workloads back to their manifests")
-    apply_workloads(cluster.Kubectl(artifacts.kubectl, paths(store).admin_kubeconfig))
+    apply_workloads(cluster.Kubectl(machine.current().kubectl, paths(store).admin_kubeconfig))
 
 
-def wait_rollouts(k: cluster.Kubectl, say: Say) -> None:
-    say("waiting for every deployment of the store")
-    for ns in NAMESPACES:
-        names = k("-n", ns, "get", "deployments", "-o", "name").stdout.split()
-        for d in names:
-            k("-n", ns, "rollout", "status", d, "--timeout=300s", timeout=320)
+def wait_healthy(store: str, timeout: float = 180, say: Say = lambda _: None) -> StoreStatus:
+    """Healthy (`status`) twice in a row, 3 s apart: a revert that restarts pods shows only after a moment.
+    StoreError naming what is still wrong after `timeout` seconds."""
+    say("waiting for a healthy store")
+    last: list[StoreStatus] = []
+
+    def twice() -> bool:
+        last.append(status(store))
+        return len(last) >= 2 and last[-1].healthy and last[-2].healthy
+
+    try:
+        cluster.poll("a healthy store", twice, timeout, interval=3)
+    except ClusterError as e:
+        raise StoreError(f"store {store} did not get healthy within {timeout:.0f}s: "
+                         f"{'; '.join(last[-1].unhealthy)}") from e
+    return last[-1]
 
 
 @dataclass
@@ -229,7 +241,7 @@ class StoreStatus:
         return self.exists and not self.unhealthy
 
 
-def status(store: str, artifacts: Artifacts) -> StoreStatus:
+def status(store: str) -> StoreStatus:
     """The store's health, as the CLI, a lab's reset and the tests judge it.
 
     Healthy: every node Ready; every deployment of the store's manifests present with
@@ -240,7 +252,7 @@ def status(store: str, artifacts: Artifacts) -> StoreStatus:
     """
     p = paths(store)
     name = cluster_name(store)
-    if name not in cluster.clusters(artifacts.kind) or not p.admin_kubeconfig.exists():
+    if not node_containers(name) or not p.admin_kubeconfig.exists():
         return StoreStatus(store, False, unhealthy=[f"store {store} is not up (run `edgelab up --store {store}`)"])
     try:
         with k8s_config.new_client_from_config(str(p.admin_kubeconfig)) as api:
@@ -289,20 +301,53 @@ def status(store: str, artifacts: Artifacts) -> StoreStatus:
     return st
 
 
-def check_chain(k: cluster.Kubectl) -> str:
-    """One real order through pos-frontend → pos-backend → payment and order."""
+def check_chain(store: str, timeout: float = 90) -> str:
+    """One real order through pos-frontend → pos-backend → payment and order, run in a pos-frontend pod
+    (exec through the API). Returns the order; ClusterError with the last failure after `timeout`."""
     script = ("import urllib.request,sys;"
               "r=urllib.request.urlopen('http://localhost:8080/order',data=b'{}',timeout=20);"
               "sys.stdout.write(r.read().decode())")
-    last = ""
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        proc = k("-n", "pos", "exec", "deploy/pos-frontend", "--", "python3", "-c", script, check=False, timeout=40)
-        if proc.returncode == 0:
-            return proc.stdout
-        last = proc.stderr.strip()
-        time.sleep(2)
-    raise ClusterError(f"the store is up but an order through the chain fails: {last[-500:]}")
+    last = [""]
+
+    def order() -> str | None:
+        with k8s_config.new_client_from_config(str(paths(store).admin_kubeconfig)) as api:
+            core = k8s.CoreV1Api(api)
+            listed: list[Any] = core.list_namespaced_pod("pos", label_selector="app=pos-frontend").items
+            pods = [p for p in listed if p.status.phase == "Running" and not p.metadata.deletion_timestamp]
+            if not pods:
+                last[0] = "no running pos-frontend pod"
+                return None
+            code, out, err = exec_in(core, "pos", pods[0].metadata.name, ["python3", "-c", script], timeout=40)
+        if code == 0:
+            return out
+        last[0] = err.strip() or f"exit code {code}"
+        return None
+
+    try:
+        return cluster.poll("an order through the chain", order, timeout, interval=2)
+    except ClusterError as e:
+        raise ClusterError(f"the store is up but an order through the chain fails: {last[0][-500:]}") from e
+
+
+def exec_in(core: k8s.CoreV1Api, namespace: str, pod: str, command: list[str], timeout: float
+            ) -> tuple[int, str, str]:
+    """Run `command` in the pod's first container (what `kubectl exec` does): exit code, stdout, stderr."""
+    from kubernetes.stream import stream
+
+    resp = stream(core.connect_get_namespaced_pod_exec, pod, namespace, command=command, stderr=True, stdin=False,
+                  stdout=True, tty=False, _preload_content=False)
+    out, err = "", ""
+    deadline = time.monotonic() + timeout
+    try:
+        while resp.is_open() and time.monotonic() < deadline:
+            resp.update(timeout=1)
+            out += resp.read_stdout() if resp.peek_stdout() else ""
+            err += resp.read_stderr() if resp.peek_stderr() else ""
+        if resp.is_open():
+            return 124, out, err + f"(no answer within {timeout:.0f}s)"
+        return int(resp.returncode or 0), out, err
+    finally:
+        resp.close()
 
 
 def up(store: str, nodes: int, profile_name: str | None, artifacts: Artifacts, say: Say = lambda _: None,
@@ -329,19 +374,19 @@ def up(store: str, nodes: int, profile_name: str | None, artifacts: Artifacts, s
     try:
         k = cluster.Kubectl(artifacts.kubectl, p.admin_kubeconfig)
         faults.install(k, say, image=pins.load().fault_operator_image)
-        wait_rollouts(k, say)
-        faults.wait_operator(k, say)
+        wait_healthy(store, timeout=300, say=say)
+        faults.wait_operator(p.admin_kubeconfig, say)
         say("issuing the learner's identity")
         learner.apply_rbac(artifacts.kubectl, p.admin_kubeconfig)
         learner.issue_learner(artifacts.kubectl, p.admin_kubeconfig, p.learner_kubeconfig)
         say("ringing up a test order through the chain")
-        check_chain(k)
+        check_chain(store)
     except BaseException:
         if made and not retain:
             say(f"set-up failed; deleting the half-made store {store} (keep it with --retain)")
             cluster.delete(s)
         raise
-    return status(store, artifacts)
+    return status(store)
 
 
 def down(store: str, artifacts: Artifacts) -> bool:

@@ -233,7 +233,7 @@ SYMPTOMS: dict[str, Callable[[Store], Any]] = {
 
 def store_healthy(s: Store) -> Any:
     """The library's own judgement (`edgelab status`, a lab's reset), with what is wrong as the detail."""
-    st = storelib.status(s.id, s.artifacts)
+    st = storelib.status(s.id)
     return check(st.healthy, st.unhealthy)
 
 

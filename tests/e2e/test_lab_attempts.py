@@ -49,7 +49,7 @@ def lab_store(store3: str) -> Iterator[Lab]:
     artifacts = setup()
     api = config.new_client_from_config(str(storelib.paths(store3).admin_kubeconfig))
     yield Lab(store3, artifacts, client.CoreV1Api(api), storelib.paths(store3).learner_kubeconfig)
-    session.stop(store3, artifacts)
+    session.stop(store3)
 
 
 def pod_for(s: Lab, namespace: str, workload: str, previous: bool) -> str:
@@ -113,7 +113,7 @@ def symptom_budget(lab: labs.Lab) -> float:
 @pytest.mark.parametrize("lab_id", ORDER)
 def test_lab_reference_attempt_scores_full_marks_and_shortcuts_score_less(lab_store: Lab, lab_id: str) -> None:
     s, lab = lab_store, LABS[lab_id]
-    lab, run = session.start(s.store, lab_id, s.artifacts)
+    lab, run = session.start(s.store, lab_id)
     attempt = run.attempt
     exp = grading.expected(lab, attempt)
     evidence = investigate(s, lab, attempt, symptom_budget(lab))
@@ -171,7 +171,7 @@ def test_lab_reference_attempt_scores_full_marks_and_shortcuts_score_less(lab_st
 @pytest.mark.timeout(300)
 def test_shortcuts_are_refused_with_the_reason(lab_store: Lab) -> None:
     s = lab_store
-    session.stop(s.store, s.artifacts)
+    session.stop(s.store)
     pod = pod_for(s, "pos", "pos-backend", previous=False)
     code, out = s.kubectl(f"kubectl label pod {pod} -n pos app=pos-backend-api --overwrite")
     assert code != 0 and "hides the problem" in out, out
@@ -257,4 +257,4 @@ def test_the_cli_grades_passes_and_failures_with_reports(lab_store: Lab, tmp_pat
     assert again["lab"] == "pos-down-4523" and again["started_at"] > json.loads(started.stdout)["started_at"]
     stopped = runner.invoke(app, ["lab", "stop", "--store", s.store, "--json"])
     assert stopped.exit_code == 0 and json.loads(stopped.stdout)["stopped"] == "pos-down-4523", stopped.output
-    assert session.running(s.store) is None and storelib.status(s.store, s.artifacts).healthy
+    assert session.running(s.store) is None and storelib.status(s.store).healthy

@@ -29,7 +29,6 @@ from waiting import Unmet, wait_for
 
 from edgelab import faults as faultlib
 from edgelab import store as storelib
-from edgelab.machine import setup
 from edgelab_operator import failpoints
 
 FAULT = "missing-configmap"  # two records: the ConfigMap deleted, then pos-backend's pods restarted
@@ -48,7 +47,7 @@ class Ctx:
         return storestate.take(self.api)
 
     def healthy(self) -> Any:
-        st = storelib.status(self.store, setup())
+        st = storelib.status(self.store)
         return True if st.healthy else Unmet(st.unhealthy)
 
 

@@ -87,7 +87,7 @@ def test_one_node_store_up_converges_and_down_removes_it() -> None:
 
         p = storelib.paths(store)
         k = storelib.cluster.Kubectl(setup().kubectl, p.admin_kubeconfig)
-        order = storelib.check_chain(k)  # a real order through frontend → backend → payment, order
+        order = storelib.check_chain(store)  # a real order through frontend → backend → payment, order
         assert order.strip(), "the chain answered with an empty body"
 
         # the learner `up` issued works, and its requests land in the store's audit log
@@ -139,4 +139,4 @@ def test_three_node_store_spreads_and_serves(store3: str) -> None:
     k("-n", "pos", "rollout", "status", "deployment/pos-backend", "--timeout=180s", timeout=190)
     pods = json.loads(k("-n", "pos", "get", "pods", "-l", "app=pos-backend", "-o", "json").stdout)["items"]
     assert len({p["spec"]["nodeName"] for p in pods}) >= 2, "pos-backend replicas should spread over the workers"
-    assert storelib.check_chain(k).strip()
+    assert storelib.check_chain(store3).strip()

@@ -25,7 +25,7 @@ from edgelab import session
 from edgelab import store as storelib
 from edgelab.machine import Artifacts, setup
 
-STORE = "9301"
+STORE = "9102"  # not 9301/9302: the users-machines test makes those as its own user
 LAB = "pos-down-4523"
 # Course, "Byte Edge K8s Architecture": what a store at its baseline runs.
 COURSE = {
@@ -118,7 +118,7 @@ def store1() -> Iterator[Store]:
 @pytest.mark.timeout(1500)
 def test_remediations_fit_and_lab_commands_bring_the_store_back(store1: Store) -> None:
     s = store1
-    assert storelib.status(s.id, s.artifacts).healthy
+    assert storelib.status(s.id).healthy
     s.assert_at_baseline("a new store")
 
     # The reported case: two restarts at once left both surge pods Pending for good.
@@ -144,12 +144,12 @@ def test_remediations_fit_and_lab_commands_bring_the_store_back(store1: Store) -
 
     s.learner("-n", "pos", "scale", "deploy/pos-backend", "--replicas=1")
     s.wait_rolled_out("scaling pos-backend to 1")
-    st = storelib.status(s.id, s.artifacts)
+    st = storelib.status(s.id)
     assert not st.healthy and any("pos/pos-backend" in u and "scaled to 1" in u for u in st.unhealthy), st.unhealthy
 
     # The next lab start puts it all back, then breaks only what the lab breaks.
     say = _say
-    session.start(s.id, LAB, s.artifacts, say=say, targets=["order/order-service"])
+    session.start(s.id, LAB, say=say, targets=["order/order-service"])
     assert s.deployment("pos/pos-backend").spec.replicas == 3
     assert s.frontend_image() == IMAGES["pos-frontend"]
     assert s.deployment("order/order-service").spec.replicas == 0  # the lab's fault, nothing else
@@ -157,15 +157,15 @@ def test_remediations_fit_and_lab_commands_bring_the_store_back(store1: Store) -
 
     # Within the lab the learner scales again; a reset (new draw) brings it back too.
     s.learner("-n", "pos", "scale", "deploy/pos-backend", "--replicas=1")
-    session.reset(s.id, s.artifacts, say=say)
+    session.reset(s.id, say=say)
     assert s.deployment("pos/pos-backend").spec.replicas == 3
 
     # And stop: the store at its baseline, healthy, every rollout done.
     s.learner("-n", "pos", "scale", "deploy/pos-backend", "--replicas=1")
     s.learner("-n", "pos", "rollout", "restart", "deploy/pos-frontend")
-    assert session.stop(s.id, s.artifacts, say=say) == LAB
+    assert session.stop(s.id, say=say) == LAB
     s.assert_at_baseline("after lab stop")
-    st = storelib.status(s.id, s.artifacts)
+    st = storelib.status(s.id)
     assert st.healthy, st.unhealthy
     s.wait_rolled_out("lab stop")
     ready = {ref: s.deployment(ref).status.ready_replicas for ref in COURSE}
