@@ -201,7 +201,7 @@ def restore(store: str, say: Say = lambda _: None) -> None:
     """Apply the store's manifests again, as `up` did: replicas, pod templates, services and
     config back to the baseline, whatever the learner did within their rights (a scale, a
     rollout undo). Pods a template change replaces roll out afterwards; the caller waits
-    (session.wait_healthy). A `rollout restart`'s annotation is not in the manifests and
+    (wait_healthy). A `rollout restart`'s annotation is not in the manifests and
     stays: it changes no setting, and removing it would roll every pod again.
     """
     from . import machine
