@@ -390,10 +390,11 @@ def test_back_to_back_recalculation_burns_cpu(start: Start, service: str, knob: 
         what=f"{service} with {knob}=0 to use 1 CPU-second",
         interval=0.1,
     )
-    busy_share = (busy.cpu_seconds() - busy0) / (time.monotonic() - t0)
-    calm_used = calm.cpu_seconds() - calm0
-    assert calm_used < 0.15, (
-        f"calm {service} used {calm_used:.2f} CPU-s while the busy one used 1 (share {busy_share:.2f})"
+    busy_used, calm_used = busy.cpu_seconds() - busy0, calm.cpu_seconds() - calm0
+    # relative, over the same window on the same machine: a slow machine slows both alike
+    assert calm_used * 8 < busy_used, (
+        f"calm {service} used {calm_used:.2f} CPU-s while the busy one used {busy_used:.2f} "
+        f"in {time.monotonic() - t0:.1f} s"
     )
 
 
@@ -408,10 +409,12 @@ def test_a_one_connection_pool_makes_payments_wait(start: Start) -> None:
         assert status in (200, 402), answer
         return answer["timing_ms"]["ledger_wait"] if status == 200 else None
 
-    poll(lambda: (w := waited(slow)) is not None and w >= 200, timeout=15, what="an authorisation to queue", interval=0)
+    slow_wait = poll(lambda: (w := waited(slow)) is not None and w >= 200 and w, timeout=15,
+                     what="an authorisation to queue", interval=0)
     slow.wait_log(r"WARN  db: waited \d+ ms for a connection for an authorisation \(pool_size=1, in_use=1")
     waits = [w for _ in range(12) if (w := waited(healthy)) is not None]
-    assert waits and max(waits) < 200, waits  # the slow pool waits >= 200 ms; a busy CI box adds some
+    # relative, not a figure: the healthy pool never queues behind the settlement batch as the slow one did
+    assert waits and max(waits) < slow_wait, (waits, slow_wait)
     assert "waited" not in "".join(line for line in healthy.lines if " db: " in line)
 
 
