@@ -6,6 +6,7 @@ cluster with pytest-kind's `KindCluster`, the 1-node stores of test_store.py and
 
 from __future__ import annotations
 
+import json
 import secrets
 import subprocess
 import sys
@@ -118,3 +119,64 @@ def store3() -> Iterator[str]:
     finally:
         if os.environ.get("EDGELAB_KEEP_STORE") != "1":
             storelib.down(store_id, artifacts)
+
+
+ONE_NODE_STORE = "9101"
+HALF_WAY = "deploying the store"  # in `up`'s output: the cluster exists, the workloads are on their way
+
+
+def interrupt_half_way_through_up(store: str) -> None:
+    """A real SIGINT (Ctrl-C) to the real CLI while it deploys the store onto a cluster that already exists."""
+    import os
+    import signal
+    import subprocess
+
+    edgelab = str(Path(sys.executable).with_name("edgelab"))
+    proc = subprocess.Popen([edgelab, "up", "--store", store, "--nodes", "1"], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    seen: list[str] = []
+    rest = ""
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            seen.append(line)
+            if HALF_WAY in line:
+                proc.send_signal(signal.SIGINT)
+                break
+        else:
+            pytest.fail(f"`up` ended before {HALF_WAY!r}: {''.join(seen)[-2000:]}")
+        rest, _ = proc.communicate(timeout=180)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode != 0, f"an interrupted `up` must not claim success: {''.join(seen)[-2000:]}{rest}"
+
+
+@pytest.fixture(scope="session")
+def store1() -> Iterator[str]:
+    """A real 1-node store (the smallest profile) for test_store.py and test_store_comes_back.py.
+
+    Made the way a user meets it: a real Ctrl-C half-way through `edgelab up` (which must
+    leave nothing behind), then `edgelab up` again through the CLI; brought down through the
+    CLI at the end, which must remove every node and the store's state.
+    """
+    from typer.testing import CliRunner
+
+    from edgelab import store as storelib
+    from edgelab.cli import app
+
+    runner, store = CliRunner(), ONE_NODE_STORE
+    runner.invoke(app, ["down", "--store", store])
+    interrupt_half_way_through_up(store)
+    assert storelib.node_containers(storelib.cluster_name(store)) == [], "an interrupted `up` left its store"
+    try:
+        made = runner.invoke(app, ["up", "--store", store, "--nodes", "1", "--json"])
+        assert made.exit_code == 0, f"`up` after a Ctrl-C failed: {made.stdout[-3000:]}"
+        yield store
+    finally:
+        gone = runner.invoke(app, ["down", "--store", store])
+    assert gone.exit_code == 0, gone.stdout
+    assert storelib.node_containers(storelib.cluster_name(store)) == [], "`down` left node containers"
+    assert not storelib.paths(store).root.exists(), "`down` left the store's state"
+    after = runner.invoke(app, ["status", "--store", store, "--json"])
+    assert after.exit_code == 1 and not json.loads(after.stdout)[0]["exists"], after.stdout

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,6 @@ from edgelab import session
 from edgelab import store as storelib
 from edgelab.machine import Artifacts, setup
 
-STORE = "9102"  # not 9301/9302: the users-machines test makes those as its own user
 LAB = "pos-down-4523"
 # Course, "Byte Edge K8s Architecture": what a store at its baseline runs.
 COURSE = {
@@ -97,27 +95,23 @@ class Store:
 
 
 def _say(m: str) -> None:
-    print(f"[store {STORE}] {m}", file=sys.__stderr__, flush=True)
+    print(f"[store 1-node] {m}", file=sys.__stderr__, flush=True)
 
 
 @pytest.fixture(scope="module")
-def store1() -> Iterator[Store]:
-    """A real 1-node store of the default (smallest) profile, brought down at the end."""
-    artifacts = setup()
-    storelib.up(STORE, 1, None, artifacts, say=_say)
-    try:
-        p = storelib.paths(STORE)
-        api = config.new_client_from_config(str(p.admin_kubeconfig))
-        yield Store(STORE, artifacts, client.AppsV1Api(api), client.CoreV1Api(api), p.learner_kubeconfig,
-                    p.admin_kubeconfig)
-    finally:
-        storelib.down(STORE, artifacts)
+def small(store1: str) -> Store:
+    """The shared 1-node store of the default (smallest) profile (conftest's `store1`)."""
+    p = storelib.paths(store1)
+    api = config.new_client_from_config(str(p.admin_kubeconfig))
+    return Store(store1, setup(), client.AppsV1Api(api), client.CoreV1Api(api), p.learner_kubeconfig,
+                 p.admin_kubeconfig)
 
 
 @pytest.mark.e2e
 @pytest.mark.timeout(1500)
-def test_remediations_fit_and_lab_commands_bring_the_store_back(store1: Store) -> None:
-    s = store1
+def test_remediations_fit_and_lab_commands_bring_the_store_back(small: Store) -> None:
+    s = small
+    storelib.wait_healthy(s.id, timeout=240)
     assert storelib.status(s.id).healthy
     s.assert_at_baseline("a new store")
 
