@@ -273,6 +273,7 @@ class Result:
     expected: Mapping[str, Any]  # what this attempt expected (its drawn target filled in)
     hints_shown: int = 0
     hint_penalty: float = 0.0  # percentage points taken off for the hints shown
+    witness: str | None = None  # a real line the store emitted during the attempt that shows the symptom (debrief)
 
     def _score_text(self) -> str:
         less = f" less {self.hint_penalty:g}% for {self.hints_shown} hint(s)" if self.hints_shown else ""
