@@ -9,8 +9,10 @@ state (see `grade`). Three parts, each explained line by line in the Result:
   with `after` counts only once that earlier step was met (the course's order);
 - findings: namespace, workload (a pod or ReplicaSet name counts for its
   deployment), pod state and root cause (vocabularies with synonyms, in
-  labs.py), evidence (the lab's substrings/regexes found in what the learner
-  quoted). Pod state, root cause and evidence are about the workload: they are
+  labs.py), evidence (a quoted line that shows the fault's symptom on the
+  drawn target, judged by evidence.py: the fault type's forms from the
+  catalogue, plus the lab's own; when the store's output was collected, the
+  line must be one the store emitted during the attempt). Pod state, root cause and evidence are about the workload: they are
   credited only when the workload is right, so another attempt's answer (another
   drawn target) does not pass;
 - remediation, where the lab asks: the store's real state.
@@ -33,11 +35,11 @@ from urllib.parse import parse_qsl, urlsplit
 
 import yaml
 
-from . import audit
+from . import audit, evidence
 from .attempts import Attempt
 from .errors import EdgelabError
 from .labs import Lab, Step
-from .vocab import POD_STATES, REGEX_PREFIX, ROOT_CAUSES, evidence_pattern, fill, normalise_text, pod_state, root_cause
+from .vocab import POD_STATES, ROOT_CAUSES, fill, pod_state, root_cause
 
 # --- the learner's findings file ---------------------------------------------------------------------------
 
@@ -157,14 +159,18 @@ def node_matches(answer: str | None, node: str) -> bool:
     return answer is not None and _name_of(answer, _NODE_WORDS) == node.lower()
 
 
-def evidence_matches(quotes: Iterable[str], entries: Iterable[str], values: Mapping[str, str]) -> str | None:
-    """The first quote in which one of the lab's evidence entries is found, else None."""
-    patterns = [evidence_pattern(e, values) for e in entries]
-    for quote in quotes:
-        text = normalise_text(quote)
-        if any(p.search(text) for p in patterns):
-            return quote
-    return None
+def symptom(lab: Lab, attempt: Attempt) -> evidence.Symptom:
+    """What the attempt's fault looks like on its drawn target: the catalogue's patterns plus the lab's own."""
+    from .attempts import fault_catalogue
+
+    fault = fault_catalogue().get(lab.faults[0].type)
+    return evidence.Symptom.of(fault.evidence, attempt.targets[0], attempt.values, lab.findings.evidence)
+
+
+def evidence_matches(quotes: Iterable[str], lab: Lab, attempt: Attempt,
+                     emitted: evidence.Emitted | None = None) -> str | None:
+    """The first quote that shows the attempt's symptom on its target (and was emitted, when that is known)."""
+    return evidence.first_counting(quotes, symptom(lab, attempt), emitted)[0]
 
 
 # --- audit events -> requests ------------------------------------------------------------------------------
@@ -347,7 +353,7 @@ def _investigation(lab: Lab, attempt: Attempt, reqs: list[Request]) -> list[Line
     return lines
 
 
-def _findings(lab: Lab, attempt: Attempt, answer: Answer) -> list[Line]:
+def _findings(lab: Lab, attempt: Attempt, answer: Answer, emitted: evidence.Emitted | None) -> list[Line]:
     f, values = lab.findings, attempt.values
     namespace, workload = fill(f.namespace, values), fill(f.workload, values)
     written = {k: str(answer.written.get(k, getattr(answer, k, ""))) for k in REQUIRED + OPTIONAL}
@@ -360,9 +366,11 @@ def _findings(lab: Lab, attempt: Attempt, answer: Answer) -> list[Line]:
         "root_cause": (" or ".join(f.root_cause), answer.root_cause in f.root_cause,
                        f"{written['root_cause']!r} ({answer.root_cause})"),
     }
-    quote = evidence_matches(answer.evidence, f.evidence, values)
-    checks["evidence"] = ("a quote containing " + " or ".join(_shown(e, values) for e in f.evidence),
+    quote, why = evidence.first_counting(answer.evidence, symptom(lab, attempt), emitted)
+    checks["evidence"] = (f"a line you saw that shows the symptom on {attempt.targets[0]}: a log line, an event "
+                          "or kubectl output, as the store printed it during this attempt",
                           quote is not None, repr(quote if quote is not None else list(answer.evidence)))
+    evidence_note = "; ".join(why) if quote is None else ""
     if f.node is not None:
         node = fill(f.node, values)
         checks["node"] = (node, node_matches(answer.node, node), repr(answer.node))
@@ -373,16 +381,10 @@ def _findings(lab: Lab, attempt: Attempt, answer: Answer) -> list[Line]:
         gated = item in _ABOUT_WORKLOAD and ok and not workload_ok
         earned = possible if ok and not gated else 0
         command = None if earned else fill(FINDING_COMMANDS.get(item, f.command), values)
-        note = f"not credited: the findings are about another workload than {workload}" if gated else ""
+        note = f"not credited: the findings are about another workload than {workload}" if gated else \
+            (evidence_note if item == "evidence" else "")
         lines.append(Line("findings", item, item.replace("_", " "), earned, possible, expected, got, command, note))
     return lines
-
-
-def _shown(entry: str, values: Mapping[str, str]) -> str:
-    """An evidence entry for people: /regex/ or 'text'."""
-    if entry.startswith(REGEX_PREFIX):
-        return f"/{fill(entry[len(REGEX_PREFIX):], values, regex=True)}/"
-    return repr(fill(entry, values))
 
 
 def _deployment_ready(goal_key: str, min_ready: int, attempt: Attempt, state: Mapping[str, Any]) -> tuple[bool, str]:
@@ -430,7 +432,9 @@ def expected(lab: Lab, attempt: Attempt) -> dict[str, Any]:
     return {
         "targets": list(attempt.targets),
         "findings": {"namespace": fill(f.namespace, v), "workload": fill(f.workload, v), "pod_state": list(f.pod_state),
-                     "root_cause": list(f.root_cause), "evidence": [fill(e, v) for e in f.evidence],
+                     "root_cause": list(f.root_cause),
+                     "evidence": {form: [p.pattern for p in ps] for form, ps in symptom(lab, attempt).patterns.items()
+                                  if ps},
                      **({"node": fill(f.node, v)} if f.node is not None else {})},
         "rubric": [{"id": s.id, "description": fill(s.description, step_values(s, v)), "points": s.points,
                     "after": s.after, "command": fill(s.command, step_values(s, v))} for s in lab.rubric],
@@ -441,7 +445,8 @@ def expected(lab: Lab, attempt: Attempt) -> dict[str, Any]:
 
 
 def grade(lab: Lab, attempt: Attempt, events: Iterable[dict[str, Any]], findings: Answer,
-          remediation_state: Mapping[str, Any] | None = None, hints_shown: int = 0) -> Result:
+          remediation_state: Mapping[str, Any] | None = None, hints_shown: int = 0,
+          emitted: evidence.Emitted | None = None) -> Result:
     """Grade one attempt; each hint shown takes the lab's `hint_cost` percentage points off the score.
 
     `events`: audit events as `audit.read_events` returns them (any users, any
@@ -450,9 +455,13 @@ def grade(lab: Lab, attempt: Attempt, events: Iterable[dict[str, Any]], findings
 
         {"deployments": {"pos/pos-backend": {"replicas": 3, "ready": 3, "updated": 3, "revision": 3}},
          "endpoints": {"pos/pos-backend-service": 3}}   # ready addresses per Service
+
+    `emitted`: what the store logged and its events during the attempt
+    (`evidence.collect`); when given, quoted log lines and events must be
+    among them, and the debrief's `witness` is taken from them.
     """
     reqs = requests(events, attempt.user, attempt.started_at)
-    lines = (*_investigation(lab, attempt, reqs), *_findings(lab, attempt, findings),
+    lines = (*_investigation(lab, attempt, reqs), *_findings(lab, attempt, findings, emitted),
              *_remediation(lab, attempt, remediation_state))
     earned, possible = sum(x.earned for x in lines), sum(x.possible for x in lines)
     raw = 100 * earned / possible if possible else 0.0
@@ -460,4 +469,5 @@ def grade(lab: Lab, attempt: Attempt, events: Iterable[dict[str, Any]], findings
     score = round(raw - penalty, 1)
     passed = score >= lab.pass_threshold
     return Result(lab.id, lab.title, lines, earned, possible, score, lab.pass_threshold, passed,
-                  lab.points if passed else 0, expected(lab, attempt), hints_shown, penalty)
+                  lab.points if passed else 0, expected(lab, attempt), hints_shown, penalty,
+                  evidence.witness(symptom(lab, attempt), emitted))

@@ -24,7 +24,7 @@ from typing import Any
 import urllib3
 from kubernetes import client, config
 
-from . import attempts, audit, faults, grading, labs, progress, vocab
+from . import attempts, audit, evidence, faults, grading, labs, progress, vocab
 from . import store as storelib
 from .errors import EdgelabError
 
@@ -209,7 +209,8 @@ def submit(store: str, answer: grading.Answer, learner: str = "learner",
                            f"`edgelab up --store {store}` and submit again (the lab is still running)") from e
     state = remediation_state(api)  # before anything is cleared
     events = audit.read_node_events(storelib.control_plane(store), since=run.attempt.started_at)
-    result = grading.grade(lab, run.attempt, events, answer, state, hints_shown=run.hints_shown)
+    emitted = evidence.collect(api, run.attempt.started_at, storelib.NAMESPACES)  # what the quotes must come from
+    result = grading.grade(lab, run.attempt, events, answer, state, hints_shown=run.hints_shown, emitted=emitted)
     with progress.Progress(db) as p:
         p.record(learner, result)
     say("restoring the store")

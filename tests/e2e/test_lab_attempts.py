@@ -9,11 +9,15 @@ Plus: the shortcuts the admission policy refuses, with its reason.
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import secrets
 import shlex
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +25,7 @@ import pytest
 from kubernetes import client, config
 from waiting import Unmet, wait_for
 
-from edgelab import attempts, audit, grading, labcheck, labs, session, vocab
+from edgelab import attempts, audit, evidence, grading, labcheck, labs, session, vocab
 from edgelab import store as storelib
 from edgelab.machine import Artifacts, setup
 
@@ -36,6 +40,7 @@ class Lab:
     artifacts: Artifacts
     core: client.CoreV1Api
     learner: Path
+    healthy: evidence.Emitted  # what the healthy store logs and its events over a quiet minute
 
     def kubectl(self, command: str) -> tuple[int, str]:
         args = shlex.split(command)
@@ -48,7 +53,11 @@ class Lab:
 def lab_store(store3: str) -> Iterator[Lab]:
     artifacts = setup()
     api = config.new_client_from_config(str(storelib.paths(store3).admin_kubeconfig))
-    yield Lab(store3, artifacts, client.CoreV1Api(api), storelib.paths(store3).learner_kubeconfig)
+    storelib.wait_healthy(store3)
+    quiet = datetime.now(UTC)
+    time.sleep(HEALTHY_WINDOW)
+    healthy = evidence.collect(api, quiet, storelib.NAMESPACES)
+    yield Lab(store3, artifacts, client.CoreV1Api(api), storelib.paths(store3).learner_kubeconfig, healthy)
     session.stop(store3)
 
 
@@ -76,15 +85,14 @@ def concrete(s: Lab, command: str) -> str:
 def investigate(s: Lab, lab: labs.Lab, attempt: attempts.Attempt, timeout: float) -> str:
     """Run the rubric's commands as the learner, in order, until one output shows the evidence; return that line."""
     exp = grading.expected(lab, attempt)
-    entries = lab.findings.evidence
 
-    def evidence() -> str | Unmet:
+    def shown() -> str | Unmet:
         seen = ""
         for step in exp["rubric"]:
             _, output = s.kubectl(concrete(s, step["command"]))
             seen = output
             for line in output.splitlines():
-                if grading.evidence_matches([line], entries, attempt.values):
+                if grading.evidence_matches([line], lab, attempt):
                     # the rest of the rubric once more, so every step is met after the evidence
                     for rest in exp["rubric"]:
                         s.kubectl(concrete(s, rest["command"]))
@@ -92,13 +100,62 @@ def investigate(s: Lab, lab: labs.Lab, attempt: attempts.Attempt, timeout: float
         return Unmet(f"no output of the rubric's commands showed {exp['findings']['evidence']}; "
                      f"last output: {seen[-800:]}")
 
-    return wait_for(evidence, timeout=timeout, interval=3, what=f"{lab.id}: the evidence")
+    return wait_for(shown, timeout=timeout, interval=3, what=f"{lab.id}: the evidence")
 
 
-def answer_for(exp: dict[str, Any], evidence: str) -> grading.Answer:
+def answer_for(exp: dict[str, Any], quote: str) -> grading.Answer:
     f = exp["findings"]
-    return grading.Answer(f["namespace"], f["workload"], f["pod_state"][0], f["root_cause"][0], (evidence,),
+    return grading.Answer(f["namespace"], f["workload"], f["pod_state"][0], f["root_cause"][0], (quote,),
                           f.get("node"))
+
+
+HEALTHY_WINDOW = 45  # seconds of a settled store's output, the lines that must never count as evidence
+
+# What names the cause, per fault type, said independently of the catalogue's patterns: an ERROR/WARN log line
+# or a Warning event of the attempt that contains one of these (filled for the drawn target) must count as
+# evidence. `{fact}` are the attempt's values.
+CAUSE_WORDS: dict[str, tuple[str, ...]] = {
+    "crash-on-start": ("log_level",),
+    "missing-configmap": ('"{config}" not found',),
+    "missing-config-key": ("'{required_key}'",),
+    "missing-secret": ("'{secret_key}'",),
+    "dependency-down": ("{service}.{namespace}",),
+    "all-pods-down": ("{service}.{namespace}",),
+    "memory-limit-low": ("OOMKilled",),
+    "memory-leak": ("OOMKilled", "0 evicted"),
+    "cpu-hog": ("recalculated", "recompiled"),
+    "cpu-limit-low": (),
+    "image-tag-typo": ("{image}1",),
+    "registry-unreachable": ("registry.byteedge.internal",),
+    "pull-credentials-missing": ("byteedge-registry", "registry.byteedge.internal"),
+    "selector-mismatch": ("{service}.{namespace}",),
+    "network-policy": ("{service}.{namespace}",),
+    "impossible-requests": ("Insufficient cpu",),
+    "node-selector-mismatch": ("node affinity/selector",),
+    "node-failure": ("{node} ",),
+    "bad-rollout": ("{moved_dependency}",),
+    "bad-config-value": ("svc.cluster.local:8080",),
+    "db-pool-exhausted": ("for a connection", "database connection"),
+}
+
+
+def cause_lines(lab: labs.Lab, attempt: attempts.Attempt, emitted: evidence.Emitted) -> list[evidence.Seen]:
+    """The attempt's ERROR/WARN lines and Warning events that name the cause (by CAUSE_WORDS)."""
+    words = [vocab.fill(w, attempt.values).lower() for w in CAUSE_WORDS[lab.faults[0].type]]
+    return [line for line in emitted.lines if line.warning and any(w in line.text.lower() for w in words)]
+
+
+def record(lab: labs.Lab, attempt: attempts.Attempt, emitted: evidence.Emitted, healthy: evidence.Emitted) -> None:
+    """EDGELAB_RECORD_EVIDENCE=DIR: keep the attempt's warning lines (for the unit tests' recorded lines)."""
+    folder = os.environ.get("EDGELAB_RECORD_EVIDENCE")
+    if not folder:
+        return
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    rows = [{"kind": x.kind, "workload": x.workload, "source": x.source, "text": x.text, "cause": x in causes}
+            for causes in [cause_lines(lab, attempt, emitted)] for x in emitted.lines if x.warning]
+    (Path(folder) / f"{lab.id}.json").write_text(json.dumps({
+        "lab": lab.id, "type": lab.faults[0].type, "target": attempt.targets[0], "values": dict(attempt.values),
+        "lines": rows, "healthy": [x.text for x in healthy.lines]}, indent=1))
 
 
 def symptom_budget(lab: labs.Lab) -> float:
@@ -116,19 +173,37 @@ def test_lab_reference_attempt_scores_full_marks_and_shortcuts_score_less(lab_st
     lab, run = session.start(s.store, lab_id)
     attempt = run.attempt
     exp = grading.expected(lab, attempt)
-    evidence = investigate(s, lab, attempt, symptom_budget(lab))
+    quote = investigate(s, lab, attempt, symptom_budget(lab))
     fixes = dict.fromkeys(vocab.fill(g.command, attempt.values) for g in (lab.remediation.goals if lab.remediation else []))
     for command in fixes:  # each fix once: a second `rollout undo` would undo the first
         code, out = s.kubectl(command)
         assert code == 0, f"{command}: {out}"
-    answer = answer_for(exp, evidence)
+    answer = answer_for(exp, quote)
 
     api = config.new_client_from_config(str(storelib.paths(s.store).admin_kubeconfig))
     node = storelib.control_plane(s.store)
+    emitted = evidence.collect(api, attempt.started_at, storelib.NAMESPACES)
+    record(lab, attempt, emitted, s.healthy)
+
+    # fair evidence: every ERROR/WARN line and Warning event of the attempt that names the cause counts...
+    symptom = grading.symptom(lab, attempt)
+    refused = [f"{x.source}: {x.text!r}: {v.why}" for x in cause_lines(lab, attempt, emitted)
+               if not (v := evidence.judge(x.text, symptom, emitted)).counts]
+    assert not refused, "real lines naming the cause that do not count:\n" + "\n".join(refused)
+    # ...and never accidental: no line of a healthy store (every log line and event of a quiet minute) counts,
+    # nor the attempt's lines for another target
+    healthy = [x.text for x in s.healthy.lines if evidence.judge(x.text, symptom, None).counts]
+    assert not healthy, f"a healthy store's lines count as evidence: {healthy}"
+    for other in [t for t in attempts.allowed_targets(lab)[0] if t != attempt.targets[0]]:
+        elsewhere = grading.symptom(lab, attempts.draw(lab, targets=[other, *attempt.targets[1:]], store=s.store))
+        wrong = [x.text for x in emitted.lines if x.warning and evidence.judge(x.text, elsewhere, emitted).counts
+                 and not evidence.judge(x.text, symptom, emitted).counts]
+        assert not wrong, f"lines of this attempt count for another target {other}: {wrong}"
+    assert evidence.judge(quote, symptom, emitted).counts, f"the reference quote {quote!r} is not confirmed"
 
     def graded(ans: grading.Answer, events: list[dict[str, Any]] | None = None) -> grading.Result:
         evs = events if events is not None else audit.read_node_events(node, since=attempt.started_at)
-        return grading.grade(lab, attempt, evs, ans, session.remediation_state(api))
+        return grading.grade(lab, attempt, evs, ans, session.remediation_state(api), emitted=emitted)
 
     if lab.remediation:  # the fix takes a rollout: wait until the store shows it
         def fixed() -> bool | Unmet:
@@ -158,7 +233,7 @@ def test_lab_reference_attempt_scores_full_marks_and_shortcuts_score_less(lab_st
     others = [t for t in attempts.allowed_targets(lab)[0] if t != attempt.targets[0]]
     if others:
         other = attempts.draw(lab, targets=[others[0], *attempt.targets[1:]], store=s.store)
-        result = graded(answer_for(grading.expected(lab, other), evidence))
+        result = graded(answer_for(grading.expected(lab, other), quote))
         assert not result.passed and result.score < reference.score, result.explain()
 
     # the real submission: graded, recorded, store restored
@@ -210,7 +285,7 @@ def test_the_cli_grades_passes_and_failures_with_reports(lab_store: Lab, tmp_pat
         assert run is not None
         lab = LABS["pos-down-4523"]
         exp = grading.expected(lab, run.attempt)
-        evidence = investigate(s, lab, run.attempt, symptom_budget(lab))
+        quote = investigate(s, lab, run.attempt, symptom_budget(lab))
         f = exp["findings"]
         report = tmp_path / f"junit-{right}.xml"
         args = ["lab", "submit", "--store", s.store, "--json", "--junit", str(report), "--learner", learner]
@@ -220,10 +295,10 @@ def test_the_cli_grades_passes_and_failures_with_reports(lab_store: Lab, tmp_pat
             path = tmp_path / "findings.yaml"
             path.write_text(yaml.safe_dump({"namespace": f["namespace"], "workload": f["workload"],
                                             "pod_state": f["pod_state"][0], "root_cause": f["root_cause"][0],
-                                            "evidence": [evidence]}))
+                                            "evidence": [quote]}))
             submitted = runner.invoke(app, [*args, "--findings", str(path)])
         else:
-            typed = [f["namespace"], f["workload"], f["pod_state"][0], "gremlins", "typo in image tag", evidence, "", ""]
+            typed = [f["namespace"], f["workload"], f["pod_state"][0], "gremlins", "typo in image tag", quote, "", ""]
             submitted = runner.invoke(app, args, input="\n".join(typed) + "\n")
             assert "'gremlins' is not one of" in submitted.stderr, submitted.output
         assert submitted.exit_code == (0 if right else 1), submitted.output

@@ -329,24 +329,21 @@ def test_namespace_answers(answer: str, ok: bool) -> None:
     ("required setting", False), ("", False), ("*", False), (".*", False), ("missing", False),
 ])
 def test_evidence_quotes(quote: str, ok: bool) -> None:
-    values = attempt("lunch-stop").values
-    entries = LABS["lunch-stop"].findings.evidence
-    assert (grading.evidence_matches([quote], entries, values) is not None) is ok
+    assert (grading.evidence_matches([quote], LABS["lunch-stop"], attempt("lunch-stop")) is not None) is ok
 
 
 def test_evidence_of_another_target_does_not_match() -> None:
-    entries = LABS["pos-down-4523"].findings.evidence
+    lab = LABS["pos-down-4523"]
     quote = "payment at http://payment-service.payment.svc.cluster.local is unreachable: connection refused"
-    assert grading.evidence_matches([quote], entries, attempt("pos-down-4523", "payment/payment-processor").values)
-    assert not grading.evidence_matches([quote], entries, attempt("pos-down-4523", "order/order-service").values)
+    assert grading.evidence_matches([quote], lab, attempt("pos-down-4523", "payment/payment-processor"))
+    assert not grading.evidence_matches([quote], lab, attempt("pos-down-4523", "order/order-service"))
 
 
 def test_image_typo_evidence_is_the_mistyped_image_not_the_right_one() -> None:
-    entries = LABS["amber-since-715"].findings.evidence
-    values = attempt("amber-since-715", "pos/pos-backend").values
+    lab, a = LABS["amber-since-715"], attempt("amber-since-715", "pos/pos-backend")
     typo = 'Failed to pull image "byteedge/pos-backend:2.4.11": rpc error: code = NotFound'
-    assert grading.evidence_matches([typo], entries, values)
-    assert not grading.evidence_matches(['Pulled image "byteedge/pos-backend:2.4.1"'], entries, values)
+    assert grading.evidence_matches([typo], lab, a)
+    assert not grading.evidence_matches(['Pulled image "byteedge/pos-backend:2.4.1"'], lab, a)
 
 
 def test_tolerant_findings_score_full(tmp_path: Path) -> None:
@@ -448,7 +445,7 @@ def test_the_result_explains_every_line_and_what_was_expected(tmp_path: Path) ->
     assert text.count("✓") + text.count("✗") == len(r.lines)
     assert "try: kubectl get deployment order-service -n order" in text
     assert r.expected["targets"] == ["order/order-service"]
-    assert r.expected["findings"]["evidence"][0] == "re:order-service\\.order\\S* is unreachable"
+    assert any("order\\-service\\.order" in p for p in r.expected["findings"]["evidence"]["caller"])
     assert [s["id"] for s in r.expected["rubric"]] == ["pos-pods", "pos-endpoints", "pos-events", "pos-logs",
                                                        "dependency"]
     d = r.to_dict()
