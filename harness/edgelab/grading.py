@@ -35,6 +35,7 @@ import yaml
 
 from . import audit
 from .attempts import Attempt
+from .debrief import Debrief
 from .errors import EdgelabError
 from .labs import Lab, Step
 from .vocab import POD_STATES, REGEX_PREFIX, ROOT_CAUSES, evidence_pattern, fill, normalise_text, pod_state, root_cause
@@ -274,6 +275,7 @@ class Result:
     hints_shown: int = 0
     hint_penalty: float = 0.0  # percentage points taken off for the hints shown
     witness: str | None = None  # a real line the store emitted during the attempt that shows the symptom (debrief)
+    debrief: Debrief | None = None  # what happened, for people (debrief.build; session.submit sets it)
 
     def _score_text(self) -> str:
         less = f" less {self.hint_penalty:g}% for {self.hints_shown} hint(s)" if self.hints_shown else ""

@@ -4,8 +4,9 @@
 again so a learner's scale or rollout undo is undone, waits until healthy),
 draws the attempt's targets, injects the lab's faults, marks the start in the
 audit trail and returns the ticket. `submit` grades the learner's own requests since then
-(audit log), their findings and, where asked, the store's real state, records
-the attempt in the progress database, then clears the faults. The attempt
+(audit log), their findings and, where asked, the store's real state, adds the
+debrief (what happened, in words: debrief.py), records the attempt in the
+progress database, then clears the faults. The attempt
 (targets, expected answers) is kept in the store's state folder on the host,
 which the learner's kube credentials cannot read.
 """
@@ -16,7 +17,7 @@ import json
 import os
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ from typing import Any
 import urllib3
 from kubernetes import client, config
 
-from . import attempts, audit, faults, grading, labs, progress, vocab
+from . import attempts, audit, debrief, faults, grading, labs, progress, vocab
 from . import store as storelib
 from .errors import EdgelabError
 
@@ -210,6 +211,7 @@ def submit(store: str, answer: grading.Answer, learner: str = "learner",
     state = remediation_state(api)  # before anything is cleared
     events = audit.read_node_events(storelib.control_plane(store), since=run.attempt.started_at)
     result = grading.grade(lab, run.attempt, events, answer, state, hints_shown=run.hints_shown)
+    result = replace(result, debrief=debrief.build(lab, run.attempt, result.witness))  # once the witness is in
     with progress.Progress(db) as p:
         p.record(learner, result)
     say("restoring the store")

@@ -10,10 +10,13 @@ from __future__ import annotations
 import json
 import os
 import re
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+import yaml
+from typer.testing import CliRunner
 
 from edgelab import attempts, debrief, grading, labs, vocab
 
@@ -139,3 +142,66 @@ def test_a_further_fault_gets_where_and_why() -> None:
     text = debrief.build(lab, a, WITNESS).render()
     assert " fault 1:" in text and " fault 2:" in text
 
+
+# --- the CLI shows it, not the raw form ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def submitted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, grading.Result]:
+    """A running pos-down-4523 attempt; session.submit graded without a cluster (no requests seen)."""
+    from edgelab import session
+
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
+    lab, a = LABS["pos-down-4523"], attempt("pos-down-4523", "payment/payment-processor")
+    run = session.Running(lab.id, a, ["dependency-down-0000"])
+    session.state_file("4523").parent.mkdir(parents=True)
+    session.state_file("4523").write_text(json.dumps(run.to_dict()))
+    findings = tmp_path / "findings.yaml"
+    findings.write_text(yaml.safe_dump({"namespace": "payment", "workload": "payment-processor",
+                                        "pod_state": "NoPods", "root_cause": "dependency-down",
+                                        "evidence": ["something else entirely"]}))
+    result = grading.grade(lab, a, [], grading.parse_findings(findings))
+    result = replace(result, debrief=debrief.build(lab, a, WITNESS))
+    monkeypatch.setattr(session, "submit", lambda *_, **__: result)
+    return findings, result
+
+
+def test_the_cli_prints_the_debrief_not_the_raw_json(submitted: tuple[Path, grading.Result]) -> None:
+    from edgelab.cli import app
+
+    findings, result = submitted
+    shown = CliRunner().invoke(app, ["lab", "submit", "--store", "4523", "--findings", str(findings)])
+    assert shown.exit_code == 1, shown.output  # not passed: no investigation
+    said = " ".join(shown.stdout.split())  # rich wraps long lines
+    assert "expected for this attempt" not in said and '"root_cause": [' not in said
+    assert result.debrief is not None
+    assert " ".join(result.debrief.render().split()) in said
+    assert WITNESS in said
+
+
+def test_the_cli_json_keeps_the_raw_form_and_adds_the_debrief(submitted: tuple[Path, grading.Result]) -> None:
+    from edgelab.cli import app
+
+    findings, result = submitted
+    shown = CliRunner().invoke(app, ["lab", "submit", "--store", "4523", "--findings", str(findings), "--json"])
+    assert shown.exit_code == 1, shown.output
+    out = json.loads(shown.stdout)
+    assert out["expected"]["findings"] == grading.expected(LABS["pos-down-4523"], attempt(
+        "pos-down-4523", "payment/payment-processor"))["findings"]
+    assert any(e.startswith(vocab.REGEX_PREFIX) for e in out["expected"]["findings"]["evidence"])  # raw, for tools
+    assert result.debrief is not None and out["debrief"] == json.loads(json.dumps(result.debrief.to_dict()))
+    assert out["debrief"]["findings"][0]["witness"] == WITNESS
+
+
+@pytest.mark.xfail(strict=True, reason="Result.explain() still shows a missed evidence entry as /regex/ "
+                   "(grading._findings, being changed with the evidence judging); drop this mark when it passes")
+def test_nothing_the_learner_reads_after_submit_is_a_regular_expression(
+        submitted: tuple[Path, grading.Result]) -> None:
+    from edgelab.cli import app
+
+    findings, _ = submitted
+    shown = CliRunner().invoke(app, ["lab", "submit", "--store", "4523", "--findings", str(findings)])
+    said = " ".join(shown.stdout.split())
+    assert "evidence (0/15)" in said  # the miss whose expectation is shown
+    for form in REGEX_FORMS:
+        assert not form.search(said), f"{form.pattern} in\n{shown.stdout}"
