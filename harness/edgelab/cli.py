@@ -674,7 +674,8 @@ def lab_submit(
         print(json.dumps(result.to_dict(), default=str))
     else:
         out.print(result.explain(), markup=False)
-        out.print("\nexpected for this attempt: " + json.dumps(result.expected["findings"]), markup=False)
+        if result.debrief is not None:
+            out.print("\n" + result.debrief.render(), markup=False)
     raise typer.Exit(0 if result.passed else 1)
 
 

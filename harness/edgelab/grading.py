@@ -37,6 +37,7 @@ import yaml
 
 from . import audit, evidence
 from .attempts import Attempt
+from .debrief import Debrief
 from .errors import EdgelabError
 from .labs import Lab, Step
 from .vocab import POD_STATES, ROOT_CAUSES, fill, pod_state, root_cause
@@ -280,6 +281,7 @@ class Result:
     hints_shown: int = 0
     hint_penalty: float = 0.0  # percentage points taken off for the hints shown
     witness: str | None = None  # a real line the store emitted during the attempt that shows the symptom (debrief)
+    debrief: Debrief | None = None  # what happened, for people (debrief.build; session.submit sets it)
 
     def _score_text(self) -> str:
         less = f" less {self.hint_penalty:g}% for {self.hints_shown} hint(s)" if self.hints_shown else ""

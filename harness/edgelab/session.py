@@ -4,8 +4,9 @@
 again so a learner's scale or rollout undo is undone, waits until healthy),
 draws the attempt's targets, injects the lab's faults, marks the start in the
 audit trail and returns the ticket. `submit` grades the learner's own requests since then
-(audit log), their findings and, where asked, the store's real state, records
-the attempt in the progress database, then clears the faults. The attempt
+(audit log), their findings and, where asked, the store's real state, adds the
+debrief (what happened, in words: debrief.py), records the attempt in the
+progress database, then clears the faults. The attempt
 (targets, expected answers) is kept in the store's state folder on the host,
 which the learner's kube credentials cannot read.
 """
@@ -16,7 +17,7 @@ import json
 import os
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ from typing import Any
 import urllib3
 from kubernetes import client, config
 
-from . import attempts, audit, evidence, faults, grading, labs, progress, vocab
+from . import attempts, audit, debrief, evidence, faults, grading, labs, progress, vocab
 from . import store as storelib
 from .errors import EdgelabError
 
@@ -211,6 +212,7 @@ def submit(store: str, answer: grading.Answer, learner: str = "learner",
     events = audit.read_node_events(storelib.control_plane(store), since=run.attempt.started_at)
     emitted = evidence.collect(api, run.attempt.started_at, storelib.NAMESPACES)  # what the quotes must come from
     result = grading.grade(lab, run.attempt, events, answer, state, hints_shown=run.hints_shown, emitted=emitted)
+    result = replace(result, debrief=debrief.build(lab, run.attempt, result.witness))
     with progress.Progress(db) as p:
         p.record(learner, result)
     say("restoring the store")

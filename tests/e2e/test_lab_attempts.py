@@ -239,6 +239,9 @@ def test_lab_reference_attempt_scores_full_marks_and_shortcuts_score_less(lab_st
     # the real submission: graded, recorded, store restored
     final = session.submit(s.store, answer, learner="e2e", db=storelib.state_dir(s.store) / "progress.db")
     assert final.score == 100 and final.passed, final.explain()
+    assert final.debrief is not None, final  # what happened, in words (node included where the lab has one)
+    assert final.debrief.findings[0].workload == f"deployment/{attempt.workload}", final.debrief.render()
+    assert "not recorded" not in final.debrief.render(), final.debrief.render()
     assert session.running(s.store) is None
 
 
@@ -304,6 +307,7 @@ def test_the_cli_grades_passes_and_failures_with_reports(lab_store: Lab, tmp_pat
         assert submitted.exit_code == (0 if right else 1), submitted.output
         result = json.loads(submitted.stdout.splitlines()[-1])  # after CliRunner's echo of the typed lines
         assert result["passed"] is right, result
+        assert result["debrief"]["findings"][0]["workload"] == f"deployment/{f['workload']}", result["debrief"]
         if right:
             assert result["score"] == 100 - lab.hint_cost and result["hints_shown"] == 1, result
         else:
