@@ -86,6 +86,7 @@ class Attempt:
     started_at: datetime
     user: str = "learner"
     revisions: Mapping[str, int] = field(default_factory=dict)
+    broken_at: datetime | None = None  # when the faults began to be injected: the store's output counts from here
 
     @property
     def namespace(self) -> str:
@@ -94,6 +95,11 @@ class Attempt:
     @property
     def workload(self) -> str:
         return self.values["workload"]
+
+    @property
+    def output_since(self) -> datetime:
+        """Where the store's output of this attempt begins (its logs and events: evidence.collect)."""
+        return self.broken_at or self.started_at
 
     @property
     def node(self) -> str | None:
@@ -108,12 +114,15 @@ class Attempt:
 
     def to_dict(self) -> dict[str, Any]:
         return {"lab": self.lab, "targets": list(self.targets), "values": dict(self.values),
-                "started_at": self.started_at.isoformat(), "user": self.user, "revisions": dict(self.revisions)}
+                "started_at": self.started_at.isoformat(), "user": self.user, "revisions": dict(self.revisions),
+                "broken_at": self.broken_at.isoformat() if self.broken_at else None}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Attempt:
+        broken = d.get("broken_at")
         return cls(d["lab"], tuple(d["targets"]), dict(d["values"]), datetime.fromisoformat(d["started_at"]),
-                   d.get("user", "learner"), dict(d.get("revisions") or {}))
+                   d.get("user", "learner"), dict(d.get("revisions") or {}),
+                   datetime.fromisoformat(broken) if broken else None)
 
 
 def draw(lab: Lab, rng: random.Random | None = None, *, store: str = "4523", started_at: datetime | None = None,

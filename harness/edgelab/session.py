@@ -134,6 +134,7 @@ def start(store: str, lab_id: str, say: Say = lambda _: None,
         raise SessionError(f"lab {lab_id} needs a store with {lab.min_nodes} nodes; store {store} has {nodes} "
                            f"(edgelab down --store {store}; edgelab up --store {store} --nodes {lab.min_nodes})")
     stop(store, say)
+    broken_at = datetime.now(UTC)
     attempt = attempts.draw(lab, rng, store=store, targets=targets)
     f = faults.Faults(storelib.paths(store).admin_kubeconfig)
     names: list[str] = []
@@ -147,7 +148,7 @@ def start(store: str, lab_id: str, say: Say = lambda _: None,
             _save(store, Running(lab.id, attempt, names))  # an interrupted start can still be stopped
         attempt = attempt.with_revisions(revisions(api, list(attempt.targets)))
         attempt = attempts.Attempt(attempt.lab, attempt.targets, attempt.values, datetime.now(UTC), attempt.user,
-                               attempt.revisions)
+                                   attempt.revisions, broken_at)
         mark_start(api, attempt)
     except BaseException:
         f.clear(names)
@@ -210,7 +211,7 @@ def submit(store: str, answer: grading.Answer, learner: str = "learner",
                            f"`edgelab up --store {store}` and submit again (the lab is still running)") from e
     state = remediation_state(api)  # before anything is cleared
     events = audit.read_node_events(storelib.control_plane(store), since=run.attempt.started_at)
-    emitted = evidence.collect(api, run.attempt.started_at, storelib.NAMESPACES)  # what the quotes must come from
+    emitted = evidence.collect(api, run.attempt.output_since, storelib.NAMESPACES)  # what the quotes must come from
     result = grading.grade(lab, run.attempt, events, answer, state, hints_shown=run.hints_shown, emitted=emitted)
     result = replace(result, debrief=debrief.build(lab, run.attempt, result.witness))
     with progress.Progress(db) as p:
