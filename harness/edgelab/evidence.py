@@ -100,8 +100,13 @@ def workload_of(pod_or_rs: str, deployments: Iterable[str]) -> str:
     return best
 
 
-def collect(api: Any, since: datetime, namespaces: Sequence[str]) -> Emitted:
-    """The store's logs (current and previous containers) and events in `namespaces` since `since`, plus node events."""
+def collect(api: Any, since: datetime, namespaces: Sequence[str], visible_since: datetime | None = None) -> Emitted:
+    """The store's logs (current and previous containers) and events in `namespaces` since `since`, plus node events.
+
+    `lost_pods`: pods gone by now that still had events once the learner could look (`visible_since`, default
+    `since`): lines a learner may have read from them can no longer be checked. Pods the faults replaced before
+    the ticket was shown were never visible to the learner.
+    """
     from kubernetes import client
     from kubernetes.client.rest import ApiException
 
@@ -137,10 +142,19 @@ def collect(api: Any, since: datetime, namespaces: Sequence[str]) -> Emitted:
     for ev in node_events:  # node events (NodeNotReady, ...)
         if ev.involved_object.kind == "Node" and (seen := _event(ev, since, "", [])) is not None:
             lines.append(seen)
-    lost = sorted({f"{s.namespace}/{s.source.split('/', 1)[1]}" for s in lines
-                   if s.kind == "event" and s.source.startswith("Pod/")}
-                  - live_pods)
-    return Emitted(tuple(lines), tuple(lost))
+    lost = _pods_with_events(core, namespaces, visible_since or since) - live_pods
+    return Emitted(tuple(lines), tuple(sorted(lost)))
+
+
+def _pods_with_events(core: Any, namespaces: Sequence[str], since: datetime) -> set[str]:
+    out: set[str] = set()
+    for ns in namespaces:
+        events: list[Any] = core.list_namespaced_event(ns).items
+        for ev in events:
+            at = ev.last_timestamp or ev.event_time or ev.first_timestamp or ev.metadata.creation_timestamp
+            if ev.involved_object.kind == "Pod" and at is not None and at >= since:
+                out.add(f"{ns}/{ev.involved_object.name}")
+    return out
 
 
 def _log_lines(text: str, since: datetime, namespace: str, pod: str, workload: str) -> list[Seen]:

@@ -211,7 +211,7 @@ def submit(store: str, answer: grading.Answer, learner: str = "learner",
                            f"`edgelab up --store {store}` and submit again (the lab is still running)") from e
     state = remediation_state(api)  # before anything is cleared
     events = audit.read_node_events(storelib.control_plane(store), since=run.attempt.started_at)
-    emitted = evidence.collect(api, run.attempt.output_since, storelib.NAMESPACES)  # what the quotes must come from
+    emitted = evidence.collect(api, run.attempt.output_since, storelib.NAMESPACES, run.attempt.started_at)  # what the quotes must come from
     result = grading.grade(lab, run.attempt, events, answer, state, hints_shown=run.hints_shown, emitted=emitted)
     result = replace(result, debrief=debrief.build(lab, run.attempt, result.witness))
     with progress.Progress(db) as p:

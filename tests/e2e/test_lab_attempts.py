@@ -182,7 +182,7 @@ def test_lab_reference_attempt_scores_full_marks_and_shortcuts_score_less(lab_st
 
     api = config.new_client_from_config(str(storelib.paths(s.store).admin_kubeconfig))
     node = storelib.control_plane(s.store)
-    emitted = evidence.collect(api, attempt.output_since, storelib.NAMESPACES)
+    emitted = evidence.collect(api, attempt.output_since, storelib.NAMESPACES, attempt.started_at)
     record(lab, attempt, emitted, s.healthy)
 
     # fair evidence: every ERROR/WARN line and Warning event of the attempt that names the cause counts...
