@@ -23,9 +23,9 @@ from edgelab import attempts, debrief, grading, labs, vocab
 LABS = labs.load_all()
 START = datetime(2026, 11, 25, 13, 0, tzinfo=UTC)
 SNAPSHOTS = Path(__file__).with_name("snapshots")
-WITNESS = ("2026-11-25T13:02:41Z ERROR pos-backend: payment-service.payment.svc.cluster.local:8080 is unreachable "
-           "(connection refused); 0/1 ready")
-NODE_WITNESS = "Normal  NodeNotReady  pod/pos-backend-6664458b48-z9brj  Node is not ready"
+WITNESS = ("2026-11-29T23:49:18.262Z ERROR health: payment at http://payment-service.payment.svc.cluster.local is "
+           "unreachable: connection refused by payment-service.payment.svc.cluster.local:80; not ready")  # a real line
+NODE_WITNESS = "Node store-4523-worker2 status is now: NodeNotReady"
 
 # Regular-expression forms a lab's evidence uses; none may reach the learner's eyes.
 REGEX_FORMS = [re.compile(p) for p in (
