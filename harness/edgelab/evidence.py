@@ -8,7 +8,8 @@ the form a responder meets it in:
 - `caller`: a line another workload logs about the target (``payment at
   http://payment-service.payment... is unreachable``);
 - `event`: an event's message about the target's pods, ReplicaSets, Deployment
-  or node (``Failed to pull image "byteedge/pos-backend:2.4.11"``);
+  or node (``Failed to pull image "byteedge/pos-backend:2.4.11"``); once the
+  store's events are collected, it must be an event about the target (or a node);
 - `kubectl`: kubectl output that shows the target's state (a `get` row
   ``payment-processor   0/0``, `describe` or `top` text).
 
@@ -230,13 +231,13 @@ def judge(quote: str, symptom: Symptom, emitted: Emitted | None) -> Verdict:
         elif form == "caller":
             if any(s.kind == "log" for s in found):
                 return Verdict(True, form)
-        elif any(s.kind == "event" for s in found):
+        elif any(s.kind == "event" and s.workload in (symptom.target, "") for s in found):  # "": a node's
             return Verdict(True, form)
     if "kubectl" in forms:
         return Verdict(True, "kubectl")
-    if found:  # emitted, but by another workload than the target
-        return Verdict(False, forms[0], "logged by " + ", ".join(sorted({s.workload or s.source for s in found}))
-                       + f", not by {symptom.target}")
+    if found:  # emitted, but by (or about) another workload than the target
+        return Verdict(False, forms[0], "from " + ", ".join(sorted({s.workload or s.source for s in found}))
+                       + f", not from {symptom.target}")
     if not emitted.complete:
         return Verdict(True, forms[0], "not checked against the store's output: pods of the attempt are gone ("
                        + ", ".join(emitted.lost_pods[:3]) + ("…" if len(emitted.lost_pods) > 3 else "") + ")")

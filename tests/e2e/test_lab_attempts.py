@@ -196,8 +196,7 @@ def test_lab_reference_attempt_scores_full_marks_and_shortcuts_score_less(lab_st
     assert not healthy, f"a healthy store's lines count as evidence: {healthy}"
     for other in [t for t in attempts.allowed_targets(lab)[0] if t != attempt.targets[0]]:
         elsewhere = grading.symptom(lab, attempts.draw(lab, targets=[other, *attempt.targets[1:]], store=s.store))
-        wrong = [x.text for x in emitted.lines if x.warning and evidence.judge(x.text, elsewhere, emitted).counts
-                 and not evidence.judge(x.text, symptom, emitted).counts]
+        wrong = [x.text for x in emitted.lines if x.warning and evidence.judge(x.text, elsewhere, emitted).counts]
         assert not wrong, f"lines of this attempt count for another target {other}: {wrong}"
     assert evidence.judge(quote, symptom, emitted).counts, f"the reference quote {quote!r} is not confirmed"
 

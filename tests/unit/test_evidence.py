@@ -109,7 +109,7 @@ def test_a_log_line_the_store_never_emitted_does_not_count() -> None:
 def test_a_log_line_from_another_workload_does_not_count() -> None:
     s = symptom("lunch-stop", "pos/pos-backend")
     verdict = evidence.judge(KEY_LINE, s, emitted(("log", "order/order-service", KEY_LINE)))
-    assert not verdict.counts and "logged by order/order-service" in verdict.why
+    assert not verdict.counts and "from order/order-service, not from pos/pos-backend" in verdict.why
 
 
 def test_when_pods_are_gone_a_log_line_is_taken_on_its_pattern_and_says_so() -> None:
@@ -132,11 +132,15 @@ def test_kubectl_output_counts_on_its_pattern_alone() -> None:
     assert not evidence.judge(row, symptom("pos-down-4523", "order/order-service"), emitted()).counts
 
 
-def test_an_event_row_counts_when_its_message_was_emitted() -> None:
+def test_an_event_row_counts_when_its_message_was_emitted_about_the_target() -> None:
     message = 'Failed to pull image "byteedge/pos-backend:2.4.11": rpc error: code = NotFound'
     row = f"12s  Warning  Failed  pod/pos-backend-5f7-xk2  {message}"
     s = symptom("amber-since-715", "pos/pos-backend")
     assert evidence.judge(row, s, emitted(("event", "pos/pos-backend", message))).counts
+    generic = "lookup registry.byteedge.internal on 172.18.0.1:53: no such host"  # names no workload
+    s = symptom("amber-and-slower", "pos/pos-backend")
+    assert evidence.judge(generic, s, emitted(("event", "pos/pos-backend", generic))).counts
+    assert not evidence.judge(generic, s, emitted(("event", "pos/pos-frontend", generic))).counts
 
 
 def test_the_witness_is_a_real_warning_of_the_attempt() -> None:
