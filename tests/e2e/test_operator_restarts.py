@@ -12,6 +12,7 @@ before the fault.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import re
@@ -174,10 +175,13 @@ def test_a_fault_with_a_duration_reverts_by_itself(ctx: Ctx) -> None:
 TELLS = re.compile(r"edgelab|\bfaults?\b|chaos|\binject|\blabs?\b", re.IGNORECASE)
 
 
+def learner_api(ctx: Ctx) -> client.ApiClient:
+    return config.new_client_from_config(str(storelib.paths(ctx.store).learner_kubeconfig))
+
+
 def learner_sees(ctx: Ctx) -> dict[str, str]:
     """Every pod the learner can list (`kubectl get pods -A`), each with what they can read of it."""
-    api = config.new_client_from_config(str(storelib.paths(ctx.store).learner_kubeconfig))
-    pods = client.CoreV1Api(api).list_pod_for_all_namespaces().items
+    pods = client.CoreV1Api(learner_api(ctx)).list_pod_for_all_namespaces().items
     out = {}
     for p in pods:
         c = p.spec.containers
@@ -187,12 +191,68 @@ def learner_sees(ctx: Ctx) -> dict[str, str]:
     return out
 
 
+def learner_workloads(ctx: Ctx) -> dict[str, str]:
+    """Every Deployment and ReplicaSet the learner can list (`kubectl get deploy,rs -A -o yaml`), whole."""
+    api = learner_api(ctx)
+    apps = client.AppsV1Api(api)
+    out = {}
+    for kind, items in (("Deployment", apps.list_deployment_for_all_namespaces().items),
+                        ("ReplicaSet", apps.list_replica_set_for_all_namespaces().items)):
+        for o in items:
+            out[f"{kind}/{o.metadata.namespace}/{o.metadata.name}"] = json.dumps(api.sanitize_for_serialization(o))
+    return out
+
+
+def learner_events(ctx: Ctx) -> list[dict[str, Any]]:
+    """Every event the learner can list (`kubectl get events -A`, `kubectl events -A`), from both APIs, as served
+    (the client's models refuse events.k8s.io events without an eventTime, which the core API writes)."""
+    api = learner_api(ctx)
+    out: list[dict[str, Any]] = []
+    for listing in (client.CoreV1Api(api).list_event_for_all_namespaces,
+                    client.EventsV1Api(api).list_event_for_all_namespaces):
+        out += json.loads(listing(_preload_content=False).data)["items"]
+    return out
+
+
 @pytest.mark.e2e
 def test_what_the_learner_lists_names_no_lab(ctx: Ctx) -> None:
     seen = learner_sees(ctx)
     assert any(k.startswith(f"{faultlib.NAMESPACE}/fleet-agent-") for k in seen), sorted(seen)
     tells = {k: TELLS.findall(f"{k} {v}") for k, v in seen.items() if TELLS.search(f"{k} {v}")}
     assert tells == {}, "pods a learner lists name the lab"
+    workloads = learner_workloads(ctx)
+    assert f"Deployment/{faultlib.NAMESPACE}/fleet-agent" in workloads, sorted(workloads)
+    tells = {k: TELLS.findall(f"{k} {v}") for k, v in workloads.items() if TELLS.search(f"{k} {v}")}
+    assert tells == {}, "deployments and replicasets a learner lists name the lab"
+
+
+@pytest.mark.e2e
+@pytest.mark.timeout(300)
+def test_the_events_a_learner_reads_name_no_fault(ctx: Ctx) -> None:
+    """Learners read events in every namespace: with a fault injected they show its symptom, never the Fault."""
+    wait_for(ctx.healthy, timeout=240, interval=2, what="a healthy store")
+    name = "xq-events"
+    since = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=2)
+    fault = ctx.faults.inject(FAULT, target="pos/pos-backend", name=name)
+    try:
+        def symptom() -> list[dict[str, Any]] | Unmet:
+            events = learner_events(ctx)
+            failed = [e for e in events if e.get("reason") == "FailedMount" and e["metadata"]["namespace"] == "pos"
+                      and dt.datetime.fromisoformat(e["metadata"]["creationTimestamp"]) >= since]
+            return events if failed else Unmet(sorted({str(e.get("reason")) for e in events}))
+
+        events = wait_for(symptom, timeout=120, interval=2, what="the fault's FailedMount event, read as the learner")
+        about = [e for e in events if "edgelab.io" in str((e.get("involvedObject") or e.get("regarding") or {})
+                 .get("apiVersion")) or (e.get("involvedObject") or e.get("regarding") or {}).get("kind") == "Fault"
+                 or (e.get("related") or {}).get("kind") == "Fault"]
+        assert about == [], "events about a Fault are readable by the learner"
+        named = {e["metadata"]["namespace"] + "/" + e["metadata"]["name"]: e for e in events
+                 if TELLS.search(text := json.dumps(e)) or name in text or FAULT in text
+                 or fault["metadata"]["uid"] in text}
+        assert named == {}, "events a learner reads name the lab or the fault"
+    finally:
+        ctx.faults.clear([name])
+    wait_for(ctx.healthy, timeout=240, interval=2, what="a healthy store")
 
 
 def node_ready(api: client.ApiClient, node: str) -> bool:

@@ -90,10 +90,36 @@ def test_store_role_refuses(verb: str, group: str, resource: str) -> None:
     assert not allows(STORE, verb, group, resource)
 
 
-def test_cluster_role_is_read_only_pods_nodes_namespaces_and_node_metrics() -> None:
+# What the course reads, readable across namespaces (`get deploy -A` as `get pods -A`); nothing else.
+CLUSTER_READS = {("", "pods"), ("", "services"), ("", "endpoints"), ("", "events"), ("events.k8s.io", "events"),
+                 ("discovery.k8s.io", "endpointslices"), ("apps", "deployments"), ("apps", "replicasets"),
+                 ("", "nodes"), ("", "namespaces"), ("metrics.k8s.io", "nodes")}
+
+
+def test_cluster_role_is_read_only_and_only_the_course_kinds() -> None:
     granted = {(g, r, v) for rule in CLUSTER for g in rule["apiGroups"] for r in rule["resources"] for v in rule["verbs"]}
     assert {v for _, _, v in granted} <= {"get", "list", "watch"}
-    assert {(g, r) for g, r, _ in granted} == {("", "pods"), ("", "nodes"), ("", "namespaces"), ("metrics.k8s.io", "nodes")}
+    assert {(g, r) for g, r, _ in granted} == CLUSTER_READS
+
+
+@pytest.mark.parametrize(("group", "resource"), sorted(CLUSTER_READS - {("metrics.k8s.io", "nodes")}))
+def test_cluster_reads_are_get_list_and_watch(group: str, resource: str) -> None:
+    """`kubectl get KIND -A`, `get KIND NAME -n X` and `get -w` alike."""
+    assert all(allows(CLUSTER, verb, group, resource) for verb in ("get", "list", "watch"))
+
+
+@pytest.mark.parametrize(
+    ("group", "resource"),
+    [
+        # byteedge-fleet's configmaps (the lab marker) and secrets, every pod's logs and shell there, the Faults
+        ("", "configmaps"), ("", "secrets"), ("", "pods/log"), ("", "pods/exec"), ("edgelab.io", "faults"),
+        # not course kinds; controllerrevisions carry whole pod templates
+        ("apps", "controllerrevisions"), ("apps", "daemonsets"), ("apps", "statefulsets"),
+        ("apiextensions.k8s.io", "customresourcedefinitions"), ("rbac.authorization.k8s.io", "roles"),
+    ],
+)
+def test_cluster_role_leaves_closed(group: str, resource: str) -> None:
+    assert not any(allows(CLUSTER, verb, group, resource) for verb in ("get", "list", "watch", "create"))
 
 
 @pytest.mark.parametrize(("user", "name"), [("learner", "edgelab-learner-learner"), ("Ana_M", "edgelab-learner-ana-m"),

@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from edgelab import pins
@@ -27,20 +28,21 @@ def test_operator_and_agent_images_are_the_pinned_one() -> None:
 TELLS = re.compile(r"edgelab|\bfaults?\b|chaos|\binject|\blabs?\b", re.IGNORECASE)
 
 
-def test_nothing_a_learner_can_read_of_the_pods_names_the_lab() -> None:
-    """Learners list these pods (`get pods -A`) and may read them: names, labels, annotations, env, command."""
+def test_nothing_a_learner_can_read_of_the_machinery_names_the_lab() -> None:
+    """Learners read these pods and the Deployment whole (`get pods|deploy -A -o yaml`, which
+    includes kubectl's last-applied copy of the manifest): names, labels, annotations, env, command."""
     for w in (o for o in objects() if o["kind"] in ("Deployment", "DaemonSet", "Namespace")):
-        readable = {"name": w["metadata"]["name"], "labels": w["metadata"].get("labels"),
-                    "namespace": w["metadata"].get("namespace")}
-        if w["kind"] != "Namespace":
-            template = w["spec"]["template"]
-            readable.update(template=template["metadata"], spec={
-                k: v for k, v in template["spec"].items() if k != "serviceAccountName"} | {
-                "serviceAccountName": template["spec"]["serviceAccountName"]})
-        text = yaml.safe_dump(readable)
+        text = yaml.safe_dump(w)
         assert not TELLS.search(text), f"{w['kind']} {w['metadata']['name']}: {TELLS.findall(text)}"
     for launcher in (OPERATOR.parents[2] / "operator" / "bin").iterdir():
         assert launcher.stat().st_mode & 0o111, f"{launcher} must be executable (the image runs it)"
+
+
+def test_the_machinery_may_not_post_events() -> None:
+    """Learners read events in every namespace: a Fault must never be the subject of one."""
+    for role in (o for o in objects() if o["kind"] in ("Role", "ClusterRole")):
+        for rule in role["rules"]:
+            assert "events" not in rule["resources"], f"{role['metadata']['name']}: {rule}"
 
 
 def test_writes_are_granted_only_in_store_namespaces_and_its_own() -> None:
@@ -71,3 +73,16 @@ def test_the_crd_and_the_code_name_the_fault_resource_alike() -> None:
     assert [v["name"] for v in crd["spec"]["versions"] if v["storage"]] == [op.VERSION]
     deploy = next(o for o in objects() if o["kind"] == "Deployment")
     assert deploy["metadata"]["namespace"] == op.NAMESPACE
+
+
+def test_the_operator_turns_kopfs_event_posting_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    """kopf posts events about the objects it handles (Faults) unless told not to."""
+    import kopf
+
+    from edgelab_operator import handlers
+
+    monkeypatch.setattr(handlers, "engine", lambda: None)  # no cluster here
+    settings = kopf.OperatorSettings()
+    assert settings.posting.enabled  # kopf's default
+    handlers.configure(settings=settings)
+    assert settings.posting.enabled is False
