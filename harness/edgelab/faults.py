@@ -16,7 +16,7 @@ from typing import Any
 
 from kubernetes import client, config
 
-from edgelab_operator import GROUP, NAMESPACE, PLURAL, VERSION, model
+from edgelab_operator import FINALIZER, GROUP, NAMESPACE, PLURAL, VERSION, model
 from edgelab_operator import catalogue as cat
 
 from . import engine
@@ -24,7 +24,6 @@ from .cluster import poll
 from .errors import ClusterError, EdgelabError
 
 REPO = Path(__file__).resolve().parents[2]
-FINALIZER = "edgelab.io/revert"
 WORKLOADS = ("deployment/fleet-agent", "daemonset/node-agent")  # the operator, and the node agent on every node
 CLEAR_MARGIN = 30  # seconds on top of a fault's own recover time before `clear` gives up waiting
 OPERATOR_MANIFESTS = REPO / "manifests" / "operator"
@@ -289,13 +288,11 @@ class Faults:
 
 def _recover_seconds(obj: dict[str, Any]) -> float:
     spec = obj.get("spec") or {}
-    if spec.get("recoverWithin"):
-        amount, unit = int(spec["recoverWithin"][:-1]), spec["recoverWithin"][-1]
-        return amount * {"s": 1, "m": 60, "h": 3600}[unit]
     try:
-        return catalogue().get(spec.get("type", "")).recover_seconds
+        fault_type = catalogue().get(spec.get("type", ""))
     except cat.InvalidFault:
-        return cat.RECOVER_SECONDS
+        fault_type = None
+    return model.recover_within(spec, fault_type).total_seconds()
 
 
 def _reason(e: client.ApiException) -> str:

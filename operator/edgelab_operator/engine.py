@@ -275,15 +275,3 @@ class Engine:
             manager = "kubectl-rollout" if key.kind == "Deployment" else "kubectl-edit"
             self.replace(key, restored_body(now, before), manager)
         self._retry_conflicts(once)
-
-    def differences(self, records: list[dict[str, Any]]) -> list[str]:
-        """Snapshotted objects that differ from their snapshot (empty after an exact revert)."""
-        out = []
-        for record in records:
-            if "snapshot" not in record:
-                continue
-            key, before = ObjKey.of(record), self.snapshot_of(record)
-            now = self.get(key)
-            if (now is None) != (before is None) or (now is not None and clean(now) != before):
-                out.append(str(key))
-        return out

@@ -23,14 +23,13 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
-import re
 import threading
 from typing import Any
 
 import kopf
 from kubernetes import client, config
 
-from . import GROUP, PLURAL, VERSION, failpoints
+from . import FINALIZER, GROUP, PLURAL, VERSION, failpoints
 from . import NAMESPACE as DEFAULT_NAMESPACE
 from . import catalogue as cat
 from . import model as m
@@ -54,13 +53,6 @@ def engine() -> Engine:
     return _engine
 
 
-def parse_duration(text: str) -> dt.timedelta:
-    match = re.fullmatch(r"(\d+)([smh])", text or "")
-    if not match:
-        raise cat.InvalidFault(f"duration {text!r} must look like 90s, 15m or 2h")
-    return dt.timedelta(seconds=int(match.group(1)) * {"s": 1, "m": 60, "h": 3600}[match.group(2)])
-
-
 def write_status(name: str, status: dict[str, Any]) -> None:
     client.CustomObjectsApi(engine().api).patch_namespaced_custom_object_status(
         GROUP, VERSION, NAMESPACE, PLURAL, name, {"status": status})
@@ -81,7 +73,7 @@ def active_touches(exclude: str) -> dict[str, str]:
 @kopf.on.startup()
 def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.posting.enabled = False
-    settings.persistence.finalizer = "edgelab.io/revert"
+    settings.persistence.finalizer = FINALIZER
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="edgelab.io")
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix="edgelab.io")
     settings.execution.max_workers = 8
@@ -95,7 +87,7 @@ def _select(name: str, spec: kopf.Spec) -> dict[str, Any] | None:
         try:
             for field in ("duration", "recoverWithin"):
                 if spec.get(field):
-                    parse_duration(spec[field])
+                    m.parse_duration(spec[field])
             plan = eng.plan(spec["type"], spec.get("target"), dict(spec.get("parameters") or {}))
             records = eng.select(plan)
             busy = active_touches(exclude=name)
@@ -150,14 +142,8 @@ def inject(body: kopf.Body, spec: kopf.Spec, name: str, status: kopf.Status, **_
         "conditions": m.set_condition(st.get("conditions"), "AllInjected", True, "Injected",
                                       f"{len(records)} target(s) changed")}
     if spec.get("duration"):
-        final["expiresAt"] = (dt.datetime.now(dt.UTC) + parse_duration(spec["duration"])).strftime("%Y-%m-%dT%H:%M:%SZ")
+        final["expiresAt"] = (dt.datetime.now(dt.UTC) + m.parse_duration(spec["duration"])).strftime("%Y-%m-%dT%H:%M:%SZ")
     write_status(name, final)
-
-
-def recover_within(spec: kopf.Spec, plan: m.Plan) -> dt.timedelta:
-    if spec.get("recoverWithin"):
-        return parse_duration(spec["recoverWithin"])
-    return dt.timedelta(seconds=plan.fault_type.recover_seconds)
 
 
 @kopf.on.delete(GROUP, VERSION, PLURAL, backoff=3)
@@ -171,7 +157,7 @@ def revert(name: str, spec: kopf.Spec, status: kopf.Status, **_: Any) -> None:
     deadline = st.get("recoverBy")
     conditions = st.get("conditions")
     if st.get("phase") not in ("Reverting", "Stuck"):
-        deadline = (dt.datetime.now(dt.UTC) + recover_within(spec, plan)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        deadline = (dt.datetime.now(dt.UTC) + m.recover_within(dict(spec), plan.fault_type)).strftime("%Y-%m-%dT%H:%M:%SZ")
         conditions = m.set_condition(conditions, "AllRecovered", False, "Recovering")
         write_status(name, {"phase": "Reverting", "message": "restoring every touched object",
                             "recoverBy": deadline, "conditions": conditions})
@@ -190,7 +176,7 @@ def revert(name: str, spec: kopf.Spec, status: kopf.Status, **_: Any) -> None:
         return
     overdue = dt.datetime.now(dt.UTC) >= m.parse_time(str(deadline))
     if overdue:
-        message = f"not restored after {recover_within(spec, plan).total_seconds():.0f}s: {'; '.join(left)}"
+        message = f"not restored after {m.recover_within(dict(spec), plan.fault_type).total_seconds():.0f}s: {'; '.join(left)}"
         write_status(name, {"phase": "Stuck", "message": message,
                             "conditions": m.set_condition(conditions, "AllRecovered", False, "TimedOut", message)})
     raise kopf.TemporaryError("; ".join(left), delay=10 if overdue else 3)

@@ -15,12 +15,28 @@ and conditions Selected, AllInjected, AllRecovered (Kubernetes' condition shape)
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from . import catalogue as cat
 
 PENDING, INJECTED, RECOVERED, NOT_RECOVERED = "Pending", "Injected", "Recovered", "NotRecovered"
+
+
+def parse_duration(text: str) -> dt.timedelta:
+    """A Fault's `duration` or `recoverWithin`: 90s, 15m or 2h."""
+    match = re.fullmatch(r"(\d+)([smh])", text or "")
+    if not match:
+        raise cat.InvalidFault(f"duration {text!r} must look like 90s, 15m or 2h")
+    return dt.timedelta(seconds=int(match.group(1)) * {"s": 1, "m": 60, "h": 3600}[match.group(2)])
+
+
+def recover_within(spec: dict[str, Any], fault_type: cat.FaultType | None) -> dt.timedelta:
+    """How long a revert may take: the Fault's `recoverWithin`, else its type's `recover_seconds`, else the default."""
+    if spec.get("recoverWithin"):
+        return parse_duration(spec["recoverWithin"])
+    return dt.timedelta(seconds=fault_type.recover_seconds if fault_type else cat.RECOVER_SECONDS)
 
 
 @dataclass(frozen=True)
