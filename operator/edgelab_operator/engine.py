@@ -113,6 +113,13 @@ def _kind_of(change: dict[str, Any]) -> str:
     return kind
 
 
+def pick_node(workers: list[str], pod_nodes: list[str | None], rng: random.Random | None = None) -> str:
+    """The worker to fail: any one running a pod of the target, drawn anew each time (so two attempts at a
+    lab on a 3-node store need not fail the same box); any worker if none runs one."""
+    hosting = sorted(w for w in workers if w in pod_nodes) or sorted(workers)
+    return (rng or random.Random()).choice(hosting)
+
+
 class Engine:
     def __init__(self, api: client.ApiClient, namespace: str = NAMESPACE) -> None:
         self.api = api
@@ -203,10 +210,7 @@ class Engine:
         if len(workers) < max(1, needs_workers) or len(nodes) < 2:
             raise cat.InvalidFault(f"a node failure needs a store with at least one worker node besides the control "
                                    f"plane; this store has {len(nodes)} node(s)")
-        pods = self._pods(namespace, deployment)
-        on = {w: sum(1 for p in pods if p["spec"].get("nodeName") == w) for w in workers}
-        most = max(on.values())
-        return random.choice(sorted(w for w, n in on.items() if n == most))
+        return pick_node(workers, [p["spec"].get("nodeName") for p in self._pods(namespace, deployment)])
 
     def _pods(self, namespace: str, deployment: dict[str, Any]) -> list[dict[str, Any]]:
         labels = deployment["spec"]["selector"].get("matchLabels", {})

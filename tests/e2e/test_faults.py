@@ -231,6 +231,41 @@ SYMPTOMS: dict[str, Callable[[Store], Any]] = {
 }
 
 
+# --- the same types on their other targets: what the lab drawing that target promises ------------
+
+ON_TARGET: dict[tuple[str, str], Callable[[Store], Any]] = {
+    ("missing-config-key", "payment/payment-processor"): lambda s: check(
+        "required setting 'database_url' missing" in previous_logs(s, "payment", "payment-processor"),
+        waiting_reasons(s, "payment", "payment-processor")),
+    ("missing-config-key", "order/order-service"): lambda s: check(
+        "required setting 'database_url' missing" in previous_logs(s, "order", "order-service"),
+        waiting_reasons(s, "order", "order-service")),
+    ("missing-secret", "order/order-service"): lambda s: check(
+        "required secret 'db_password' missing" in previous_logs(s, "order", "order-service"),
+        waiting_reasons(s, "order", "order-service")),
+    # the collector gone: the dashboard gets nothing new at its next refresh (every 30 s)
+    ("dependency-down", "observability/otel-collector"): lambda s: check(
+        not pods_of(s, "observability", "otel-collector")
+        and "no new metric rows" in current_logs(s, "observability", "hyperdx"),
+        current_logs(s, "observability", "hyperdx")[-300:]),
+    ("all-pods-down", "order/order-service"): lambda s: check(
+        ready_addresses(s, "order", "order-service") == 0 and not pods_of(s, "order", "order-service"),
+        "endpoints still present"),
+    ("memory-leak", "order/order-service"): lambda s: check(
+        "OOMKilled" in terminated_reasons(s, "order", "order-service"), terminated_reasons(s, "order", "order-service")),
+    ("memory-limit-low", "order/order-service"): lambda s: check(
+        "OOMKilled" in terminated_reasons(s, "order", "order-service"), terminated_reasons(s, "order", "order-service")),
+    ("bad-rollout", "pos/pos-frontend"): lambda s: check(
+        s.apps.read_namespaced_deployment("pos-frontend", "pos").status.ready_replicas == 2
+        and stuck_unready(s, "pos", "pos-frontend", "byteedge/pos-frontend:1.10.0", 20) >= 1,
+        "no 1.10.0 pod unready for 20 s"),
+    ("bad-config-value", "pos/pos-frontend"): lambda s: check(
+        unready_pods(s, "pos", "pos-frontend") > 0
+        and re.search(r"ERROR health: pos-backend at \S+:8080\S* is unreachable", current_logs(s, "pos", "pos-frontend")),
+        unready_pods(s, "pos", "pos-frontend")),
+}
+
+
 def store_healthy(s: Store) -> Any:
     """The library's own judgement (`edgelab status`, a lab's reset), with what is wrong as the detail."""
     st = storelib.status(s.id)
@@ -247,6 +282,7 @@ def differences(s: Store, before: dict[str, dict[str, Any]]) -> list[str]:
 
 
 def inject_and_clear(s: Store, fault_type: str, **kw: Any) -> dict[str, Any]:
+    """Inject (on the type's default target, or `target=`), wait for its symptom, clear, compare."""
     wait_for(lambda: store_healthy(s), timeout=240, interval=2, what="a healthy store before the fault")
     ft = CATALOGUE.get(fault_type)
     SINCE["t"] = dt.datetime.now(dt.UTC).replace(microsecond=0)
@@ -258,7 +294,8 @@ def inject_and_clear(s: Store, fault_type: str, **kw: Any) -> dict[str, Any]:
     assert {c["type"]: c["status"] for c in fault["status"]["conditions"]} == {"Selected": "True",
                                                                               "AllInjected": "True"}
     try:
-        wait_for(lambda: SYMPTOMS[fault_type](s), timeout=ft.symptom_seconds, interval=1,
+        symptom = ON_TARGET[(fault_type, kw["target"])] if kw.get("target") else SYMPTOMS[fault_type]
+        wait_for(lambda: symptom(s), timeout=ft.symptom_seconds, interval=1,
                  what=f"{fault_type}: {ft.symptom}")
     except BaseException:
         s.faults.clear([fault["metadata"]["name"]])  # leave the store to the next test as it was
@@ -269,7 +306,7 @@ def inject_and_clear(s: Store, fault_type: str, **kw: Any) -> dict[str, Any]:
     reverted_s = time.monotonic() - t1
     assert differences(s, before) == [], "every object must be as it was before the fault"
     wait_for(lambda: store_healthy(s), timeout=HEALTHY_WITHIN, interval=1, what=f"healthy after clearing {fault_type}")
-    record(fault_type, symptom_s=round(symptom_s, 1), reverted_s=round(reverted_s, 1),
+    record(fault_type + (f" on {kw['target']}" if kw.get("target") else ""), symptom_s=round(symptom_s, 1), reverted_s=round(reverted_s, 1),
            healthy_s=round(time.monotonic() - t1, 1), symptom_target_s=ft.symptom_seconds)
     return fault
 
@@ -292,6 +329,17 @@ ORDER = [t for t in CATALOGUE.types if t != "node-failure"] + ["node-failure"]
 def test_fault_shows_its_symptom_and_reverts_exactly(store: Store, fault_type: str) -> None:
     fault = inject_and_clear(store, fault_type)
     assert fault["status"]["target"] == CATALOGUE.get(fault_type).default_target
+
+
+@pytest.mark.e2e
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize(("fault_type", "target"), list(ON_TARGET), ids=[f"{t}@{w}" for t, w in ON_TARGET])
+def test_fault_on_another_target_shows_its_symptom_and_reverts_exactly(store: Store, fault_type: str,
+                                                                       target: str) -> None:
+    """The targets a lab may draw besides the default: each shows the type's symptom on its own workload."""
+    assert target in CATALOGUE.get(fault_type).targets and target != CATALOGUE.get(fault_type).default_target
+    fault = inject_and_clear(store, fault_type, target=target)
+    assert fault["status"]["target"] == target
 
 
 @pytest.mark.e2e

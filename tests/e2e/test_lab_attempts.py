@@ -169,8 +169,30 @@ def symptom_budget(lab: labs.Lab) -> float:
 @pytest.mark.timeout(900)
 @pytest.mark.parametrize("lab_id", ORDER)
 def test_lab_reference_attempt_scores_full_marks_and_shortcuts_score_less(lab_store: Lab, lab_id: str) -> None:
-    s, lab = lab_store, LABS[lab_id]
-    lab, run = session.start(s.store, lab_id)
+    play(lab_store, lab_id)
+
+
+# A widened lab's new target whose investigation or fix differs from its first target's (another
+# namespace's dashboard chain, the registers' own config or release, a dependency scaled to zero):
+# played on that target, so a random draw is not the only time it runs.
+NEW_TARGETS = [
+    ("blank-dashboard", "observability/otel-collector"),
+    ("breakfast-rush", "pos/pos-frontend"),
+    ("slower-since-eleven", "pos/pos-frontend"),
+    ("unavailable-at-1202", "order/order-service"),
+]
+
+
+@pytest.mark.e2e
+@pytest.mark.timeout(900)
+@pytest.mark.parametrize(("lab_id", "target"), NEW_TARGETS, ids=[f"{i}@{t}" for i, t in NEW_TARGETS])
+def test_lab_on_a_new_target_scores_full_marks(lab_store: Lab, lab_id: str, target: str) -> None:
+    play(lab_store, lab_id, [target])
+
+
+def play(s: Lab, lab_id: str, targets: list[str] | None = None) -> None:
+    """One reference attempt at `lab_id` (targets drawn, or `targets`), then the shortcuts that must score less."""
+    lab, run = session.start(s.store, lab_id, targets=targets)
     attempt = run.attempt
     exp = grading.expected(lab, attempt)
     quote = investigate(s, lab, attempt, symptom_budget(lab))

@@ -26,6 +26,12 @@ import pytest
 
 EDGEAPP_PARENT = Path(__file__).resolve().parents[2] / "harness" / "edgelab"
 API_KEY = "bek_test_4f9c2a7d1e6b8053"
+DB_PASSWORD = "ord_test_8c1d5e2b7a9f3046"
+# what the store's manifests always give a service (its own database), so a test names only what it is about
+WIRING = {
+    "payment-processor": {"database_url": "postgresql://payment-processor@localhost:5432/ledger"},
+    "order-service": {"database_url": "postgresql://order-service@localhost:5432/orders", "db_password": DB_PASSWORD},
+}
 T = TypeVar("T")
 _opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
@@ -153,7 +159,7 @@ def start(tmp_path: Path) -> Iterator[Start]:
     started: list[Service] = []
 
     def _start(name: str, **settings: str) -> Service:
-        service = Service(name, tmp_path, settings)
+        service = Service(name, tmp_path, {**WIRING.get(name, {}), **settings})
         started.append(service)
         return service
 
@@ -351,21 +357,61 @@ def test_readiness_drops_when_a_dependency_goes_away_and_returns(start: Start) -
 # --- behaviours the settings switch on -------------------------------------------------------
 
 
-@pytest.mark.timeout(60)
-def test_an_unbounded_receipt_cache_grows_memory(start: Start) -> None:
-    nowhere = f"http://127.0.0.1:{closed_port()}"
-    fast = {"status_board_refresh_ms": "5"}  # 200 frames/s, so a few seconds tell
-    capped = start("pos-backend", **backend_settings(nowhere, nowhere, receipt_cache_max_entries="8", **fast))
-    unbounded = start("pos-backend", **backend_settings(nowhere, nowhere, receipt_cache_max_entries="0", **fast))
-    for service in (capped, unbounded):
-        service.wait_log("main: pos-backend started")
-    base = {s.name + str(id(s)): s.proc_status("VmRSS") for s in (capped, unbounded)}
+NOWHERE = "http://127.0.0.1:1"
 
-    def grown(service: Service) -> int:
-        return service.proc_status("VmRSS") - base[service.name + str(id(service))]
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize(
+    ("service", "cache", "refresh", "settings"),
+    [
+        ("pos-backend", "receipt_cache_max_entries", "status_board_refresh_ms", backend_settings(NOWHERE, NOWHERE)),
+        ("order-service", "screen_cache_max_entries", "kitchen_screen_refresh_ms", {}),
+    ],
+)
+def test_an_unbounded_render_cache_grows_memory(
+    start: Start, service: str, cache: str, refresh: str, settings: dict[str, str]
+) -> None:
+    fast = {refresh: "5"}  # 200 frames/s, so a few seconds tell
+    capped = start(service, **settings, **{cache: "8"}, **fast)
+    unbounded = start(service, **settings, **{cache: "0"}, **fast)
+    for proc in (capped, unbounded):
+        proc.wait_log(f"main: {service} started")
+    base = {id(s): s.proc_status("VmRSS") for s in (capped, unbounded)}
+
+    def grown(proc: Service) -> int:
+        return proc.proc_status("VmRSS") - base[id(proc)]
 
     poll(lambda: grown(unbounded) > 60 * 1024, timeout=20, what="unbounded cache RSS to grow 60 MiB", interval=0.2)
     assert grown(capped) < 20 * 1024, f"capped cache grew {grown(capped)} KiB"
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize(
+    ("service", "missing", "line"),
+    [
+        ("payment-processor", "database_url", "ERROR config: required setting 'database_url' missing"),
+        ("order-service", "database_url", "ERROR config: required setting 'database_url' missing"),
+        ("order-service", "db_password", "ERROR config: required secret 'db_password' missing"),
+    ],
+)
+def test_a_service_without_its_database_settings_exits_1(tmp_path: Path, service: str, missing: str, line: str) -> None:
+    settings = {k: v for k, v in {**WIRING[service], "api_key": API_KEY}.items() if k != missing}
+    proc = Service(service, tmp_path, settings)
+    try:
+        assert proc.exit_code() == 1
+        assert line in proc.log and f"ERROR main: {service} cannot start" in proc.log
+        assert DB_PASSWORD not in proc.log
+    finally:
+        proc.stop()
+
+
+@pytest.mark.timeout(20)
+def test_order_service_logs_its_database_without_the_password(start: Start) -> None:
+    order = start("order-service")
+    order.wait_log(r"db: pool of 4 connection\(s\) to postgresql://order-service@localhost:5432/orders")
+    order.wait_log(r"db: database credentials loaded \(password \*\*\*\*3046\)")
+    order.wait_log("main: order-service started")
+    assert DB_PASSWORD not in order.log
 
 
 @pytest.mark.timeout(60)

@@ -185,7 +185,9 @@ def test_real_lines_were_recorded_for_most_labs() -> None:
 def test_recorded_real_lines_naming_the_cause_count_and_healthy_ones_do_not(path: Path) -> None:
     rec = _recorded(path)
     lab = LABS[rec["lab"]]
-    a = attempts.Attempt(lab.id, (rec["target"],), rec["values"], attempts.datetime.now(attempts.UTC))
+    a = attempts.draw(lab, targets=[rec["target"]], store=rec["values"]["store"])  # today's facts of the target
+    if rec["values"].get("node"):
+        a = a.with_node(rec["values"]["node"])
     s = grading.symptom(lab, a)
     store = evidence.Emitted(tuple(evidence.Seen(x["kind"], x["workload"].split("/")[0], x["source"], x["workload"],
                                                  x["text"], True) for x in rec["lines"]))

@@ -5,6 +5,7 @@ and how conditions and left-overs read. No cluster: plain dicts as the API retur
 from __future__ import annotations
 
 import copy
+import random
 from typing import Any
 
 import pytest
@@ -283,3 +284,14 @@ def fault(node: str, phase: str, deleting: bool = False) -> dict[str, Any]:
 def test_a_node_is_held_down_only_while_a_live_fault_names_it(faults: list[dict[str, Any]], down: bool) -> None:
     from edgelab_operator.agent import wanted_down
     assert wanted_down(faults, "w1") is down
+
+
+def test_a_node_failure_draws_any_worker_running_the_target() -> None:
+    from edgelab_operator.engine import pick_node
+
+    workers = ["s-worker", "s-worker2", "s-worker3"]
+    rng = random.Random(7)
+    # pos-backend 2 + 1 on two of three workers: both hosting workers are drawn, the idle one never
+    drawn = {pick_node(workers, ["s-worker", "s-worker", "s-worker2"], rng) for _ in range(50)}
+    assert drawn == {"s-worker", "s-worker2"}
+    assert {pick_node(workers, [None], rng) for _ in range(50)} == set(workers)  # nothing scheduled yet: any

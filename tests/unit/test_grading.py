@@ -274,7 +274,7 @@ def test_endpoints_of_another_service_do_not_count_but_listing_them_all_does(tmp
 
 def test_previous_logs_need_previous(tmp_path: Path) -> None:
     step = next(s for s in LABS["lunch-stop"].rubric if s.id == "previous-logs")
-    match = grading.matcher(step, attempt("lunch-stop").values)
+    match = grading.matcher(step, attempt("lunch-stop", "pos/pos-backend").values)
     events = recorded(tmp_path, [*logs("pos", POS_POD, "13:01:00"), *logs("pos", POS_POD, "13:02:00", previous=True),
                                  *logs("pos", "pos-frontend-5f7b9c6d48-abcde", "13:03:00", previous=True)])
     requests = grading.requests(events, "learner", START)
@@ -329,7 +329,8 @@ def test_namespace_answers(answer: str, ok: bool) -> None:
     ("required setting", False), ("", False), ("*", False), (".*", False), ("missing", False),
 ])
 def test_evidence_quotes(quote: str, ok: bool) -> None:
-    assert (grading.evidence_matches([quote], LABS["lunch-stop"], attempt("lunch-stop")) is not None) is ok
+    assert (grading.evidence_matches([quote], LABS["lunch-stop"], attempt("lunch-stop", "pos/pos-backend"))
+            is not None) is ok
 
 
 def test_evidence_of_another_target_does_not_match() -> None:
@@ -406,7 +407,7 @@ def rolled_back(revision: int = 3, ready: int = 3) -> dict[str, Any]:
 
 
 def test_a_rollback_scores_the_remediation(tmp_path: Path) -> None:
-    a = attempt("slower-since-eleven").with_revisions({"pos/pos-backend": 2})
+    a = attempt("slower-since-eleven", "pos/pos-backend").with_revisions({"pos/pos-backend": 2})
     r = grade(tmp_path, "slower-since-eleven", "", BAD_ROLLOUT, BAD_ROLLOUT_FINDINGS, rolled_back(), a=a)
     assert r.score == 100.0 and [x.item for x in r.lines if x.part == "remediation"] == \
         ["deployment-ready", "revision-changed"]
@@ -414,7 +415,7 @@ def test_a_rollback_scores_the_remediation(tmp_path: Path) -> None:
 
 
 def test_no_rollback_does_not_pass(tmp_path: Path) -> None:
-    a = attempt("slower-since-eleven").with_revisions({"pos/pos-backend": 2})
+    a = attempt("slower-since-eleven", "pos/pos-backend").with_revisions({"pos/pos-backend": 2})
     r = grade(tmp_path, "slower-since-eleven", "", BAD_ROLLOUT[:-1], BAD_ROLLOUT_FINDINGS, rolled_back(revision=2, ready=2), a=a)
     assert not r.passed
     assert [x.command for x in r.missed()] == ["kubectl rollout undo deployment/pos-backend -n pos"] * 2

@@ -272,7 +272,7 @@ def test_the_sample_is_valid(tmp_path: Path) -> None:
     ({"level": "expert"}, "level", "'beginner', 'intermediate' or 'advanced'"),
     ({"pass_threshold": 120}, "pass_threshold", "less than or equal to 100"),
     ({"faults.0.type": "gremlins"}, "faults[0].type", "unknown fault type 'gremlins'"),
-    ({"faults.0.targets": ["payment/payment-processor"]}, "faults[0].targets[0]", "not a target of fault type"),
+    ({"faults.0.targets": ["pos/pos-frontend"]}, "faults[0].targets[0]", "not a target of fault type"),
     ({"faults.0.type": "node-failure", "findings.root_cause": "node-failure"}, "min_nodes", "at least 2 nodes"),
     ({"id": "other"}, "id", "must equal the file name 'sample'"),
     ({"rubric.1.after": "events"}, "rubric[1].after", "not the id of an earlier step"),

@@ -105,7 +105,7 @@ def results() -> list[grading.Result]:
     state = {"deployments": {"pos/pos-backend": {"replicas": 3, "ready": 3, "updated": 3, "revision": 2}},
              "endpoints": {"pos/pos-backend-service": 3}}
     lab = all_labs["unavailable-at-1202"]
-    a = attempts.draw(lab, started_at=T0)
+    a = attempts.draw(lab, started_at=T0, targets=["pos/pos-backend"])
     events = [{"user": {"username": "learner"}, "verb": "list", "requestURI": "/api/v1/namespaces/pos/pods",
                "objectRef": {"resource": "pods", "namespace": "pos"}, "requestReceivedTimestamp": f"2026-11-25T13:0{i}:00Z",
                "responseStatus": {"code": 200}} for i in range(1, 3)]

@@ -102,7 +102,7 @@ def test_namespaces_and_workloads_follow_the_course(objects: list[dict[str, Any]
     assert {k: d["spec"]["replicas"] for k, d in deployments.items()} == REPLICAS
     assert set(of_kind(objects, "Service")) == set(SERVICES_BY_NAME)
     assert set(of_kind(objects, "ConfigMap")) >= {("pos", "pos-config")}
-    assert set(of_kind(objects, "Secret")) == {("payment", "payment-secret")}
+    assert set(of_kind(objects, "Secret")) == {("payment", "payment-secret"), ("order", "order-secret")}
 
 
 def test_pos_backend_service_maps_80_to_8080(objects: list[dict[str, Any]]) -> None:

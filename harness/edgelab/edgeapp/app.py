@@ -38,7 +38,11 @@ class Service:
         return common + self.settings
 
 
-_POOL = (Setting("db_pool_size", Kind.INT, "4", minimum=1), Setting("db_pool_timeout_ms", Kind.INT, "5000", minimum=1))
+_POOL = (
+    Setting("database_url"),  # required: where the service's own database is
+    Setting("db_pool_size", Kind.INT, "4", minimum=1),
+    Setting("db_pool_timeout_ms", Kind.INT, "5000", minimum=1),
+)
 _CLICKHOUSE = {"clickhouse": Dependency("clickhouse_endpoint", "/ping")}
 
 SERVICES: dict[str, Service] = {
@@ -82,8 +86,11 @@ SERVICES: dict[str, Service] = {
             "order-service",
             order.service,
             (
+                Setting("db_password", Kind.SECRET),
                 *_POOL,
                 Setting("archive_interval_ms", Kind.INT, "5000", minimum=200),
+                Setting("screen_cache_max_entries", Kind.INT, "48"),
+                Setting("kitchen_screen_refresh_ms", Kind.INT, "500", minimum=1),
             ),
         ),
         Service("hyperdx", telemetry.hyperdx, (Setting("clickhouse_endpoint", Kind.URL),), _CLICKHOUSE, False),

@@ -1,7 +1,10 @@
 """order-service: takes paid orders from pos-backend and queues them for the kitchen.
 
-Each insert uses the local connection pool (`db_pool_size`); the archive job moves
-served orders out of the live table and holds one connection while it does.
+Each insert uses the local connection pool (`db_pool_size`, to `database_url` with the
+Secret's `db_password`); the archive job moves served orders out of the live table and
+holds one connection while it does. The kitchen screens are rendered every
+`kitchen_screen_refresh_ms`; rendered frames are kept for replays, up to
+`screen_cache_max_entries`.
 """
 
 from __future__ import annotations
@@ -13,13 +16,17 @@ from collections import deque
 from typing import Any
 
 from . import logs
-from .runtime import App, DbPool, PoolTimeout
+from .runtime import FRAME_BYTES, App, DbPool, PoolTimeout, RenderCache, raster
+from .settings import mask
 from .web import Request, Response, Routes
 
 
 def service(app: App) -> Routes:
     log = logs.get("kitchen")
     pool = DbPool(app)
+    logs.get("db").info("database credentials loaded (password %s)", mask(app.settings.text("db_password")))
+    screens = RenderCache(app, "screen_cache_max_entries")
+    frame_seq = [0]
     recent: deque[dict[str, Any]] = deque(maxlen=200)
     lock = threading.Lock()
     served = [0]
@@ -85,6 +92,26 @@ def service(app: App) -> Routes:
         )
 
     app.every("archive", lambda: app.settings.int("archive_interval_ms"), archive, first_delay_ms=1000)
+
+    def render_screen() -> None:
+        frame_seq[0] += 1
+        with lock:
+            rail = " | ".join(f"{o['order_id']} {o['status']}" for o in list(recent)[-12:]) or "no orders"
+        screens.put(f"screen-{frame_seq[0]}", raster(f"KITCHEN {app.settings.text('store_id')} {rail} ", FRAME_BYTES))
+
+    seen = {"evicted": 0}
+
+    def report() -> None:
+        logs.get("screens").info(
+            "render cache: %d entries, %.1f MiB, %d evicted in the last minute",
+            len(screens),
+            screens.bytes / 2**20,
+            screens.evicted - seen["evicted"],
+        )
+        seen["evicted"] = screens.evicted
+
+    app.every("screens", lambda: app.settings.int("kitchen_screen_refresh_ms"), render_screen)
+    app.every("stats", lambda: 60_000, report, first_delay_ms=60_000)
 
     def index(_: Request) -> Response:
         return Response(

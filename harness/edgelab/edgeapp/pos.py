@@ -13,14 +13,13 @@ import html
 import random
 import secrets
 import socket
-import threading
 import time
 import zlib
-from collections import OrderedDict, deque
+from collections import deque
 from typing import Any
 
 from . import logs
-from .runtime import App
+from .runtime import FRAME_BYTES, App, RenderCache, raster
 from .web import DownstreamError, Request, Response, Routes, call
 
 MENU: dict[str, tuple[str, int]] = {  # sku -> (name, price in cents)
@@ -37,7 +36,6 @@ MENU: dict[str, tuple[str, int]] = {  # sku -> (name, price in cents)
     "APPLE-PIE": ("Apple Pie", 149),
 }
 CARD_BRANDS = ("VISA", "MASTERCARD", "AMEX", "DISCOVER")
-FRAME_BYTES = 256 * 1024  # one order-status board frame, printer/screen raster
 RECEIPT_BYTES = 24 * 1024
 
 
@@ -54,11 +52,6 @@ def basket() -> dict[str, Any]:
 
 def subtotal(items: list[dict[str, Any]]) -> int:
     return sum(MENU[i["sku"]][1] * int(i.get("qty", 1)) for i in items if i.get("sku") in MENU)
-
-
-def _raster(text: str, size: int) -> bytes:
-    seed = text.encode() or b"\0"
-    return (seed * (size // len(seed) + 1))[:size]
 
 
 # --- pos-frontend ------------------------------------------------------------------------
@@ -135,30 +128,6 @@ def frontend(app: App) -> Routes:
 # --- pos-backend -------------------------------------------------------------------------
 
 
-class RenderCache:
-    """Rendered receipts and status-board frames, oldest evicted first; a limit of 0 keeps all."""
-
-    def __init__(self, app: App) -> None:
-        self.app = app
-        self._items: OrderedDict[str, bytes] = OrderedDict()
-        self._lock = threading.Lock()
-        self.bytes = 0
-        self.evicted = 0
-
-    def put(self, key: str, data: bytes) -> None:
-        limit = self.app.settings.int("receipt_cache_max_entries")
-        with self._lock:
-            self._items[key] = data
-            self.bytes += len(data)
-            while limit and len(self._items) > limit:
-                _, old = self._items.popitem(last=False)
-                self.bytes -= len(old)
-                self.evicted += 1
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-
 class TaxTable:
     """Sales-tax rates for the store's jurisdictions; recalculating costs a few ms of CPU."""
 
@@ -182,7 +151,7 @@ class TaxTable:
 def backend(app: App) -> Routes:
     log = logs.get("orders")
     store = app.settings.text("store_id")
-    cache = RenderCache(app)
+    cache = RenderCache(app, "receipt_cache_max_entries")
     tax = TaxTable()
     tax.recalculate()
     open_tickets: deque[tuple[float, str]] = deque(maxlen=12)
@@ -192,7 +161,7 @@ def backend(app: App) -> Routes:
         board_seq[0] += 1
         now = time.time()
         tickets = " | ".join(t for at, t in open_tickets if now - at < 300) or "no open orders"
-        cache.put(f"board-{board_seq[0]}", _raster(f"STORE {store} ORDER STATUS {tickets} ", FRAME_BYTES))
+        cache.put(f"board-{board_seq[0]}", raster(f"STORE {store} ORDER STATUS {tickets} ", FRAME_BYTES))
 
     seen = {"runs": 0, "evicted": 0}
 
@@ -292,7 +261,7 @@ def backend(app: App) -> Routes:
             return Response(502, {"error": f"order not sent to the kitchen: {err.reason}", "order_id": order_id})
         cache.put(
             f"receipt-{order_id}",
-            _raster(f"BYTE EDGE #{store} {order_id} {lines} TOTAL {total} AUTH {auth} ", RECEIPT_BYTES),
+            raster(f"BYTE EDGE #{store} {order_id} {lines} TOTAL {total} AUTH {auth} ", RECEIPT_BYTES),
         )
         open_tickets.append((time.time(), f"{order_id} {lines}"))
         ms = (time.monotonic() - started) * 1000

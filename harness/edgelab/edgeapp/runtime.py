@@ -1,5 +1,6 @@
 """What every service shares: settings that can change under it, readiness, background
-jobs that stop on SIGTERM, and a simulated database connection pool."""
+jobs that stop on SIGTERM, a simulated database connection pool, and a cache of rendered
+screen frames."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import contextlib
 import random
 import threading
 import time
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
@@ -17,6 +18,7 @@ from .web import DownstreamError, call
 
 DOWN_AFTER = 2  # consecutive failed checks before a dependency counts as down
 CHECK_TIMEOUT_MS = 2000
+FRAME_BYTES = 256 * 1024  # one status-board / kitchen-screen frame, printer/screen raster
 
 
 @dataclass(frozen=True)
@@ -201,6 +203,11 @@ class DbPool:
     waiting: int = 0
     _cond: threading.Condition = field(default_factory=threading.Condition)
 
+    def __post_init__(self) -> None:
+        logs.get("db").info(
+            "pool of %d connection(s) to %s", self.app.settings.int("db_pool_size"), self.app.settings.text("database_url")
+        )
+
     @contextlib.contextmanager
     def connection(self, purpose: str) -> Iterator[float]:
         """Hold one connection; yields how long we waited for it (ms)."""
@@ -244,3 +251,33 @@ class DbPool:
         ms = random.uniform(low_ms, high_ms)
         time.sleep(ms / 1000)
         return ms
+
+
+def raster(text: str, size: int) -> bytes:
+    seed = text.encode() or b"\0"
+    return (seed * (size // len(seed) + 1))[:size]
+
+
+class RenderCache:
+    """Rendered receipts and screen frames, oldest evicted first, up to setting `limit_key`; a limit of 0 keeps all."""
+
+    def __init__(self, app: App, limit_key: str) -> None:
+        self.app = app
+        self.limit_key = limit_key
+        self._items: OrderedDict[str, bytes] = OrderedDict()
+        self._lock = threading.Lock()
+        self.bytes = 0
+        self.evicted = 0
+
+    def put(self, key: str, data: bytes) -> None:
+        limit = self.app.settings.int(self.limit_key)
+        with self._lock:
+            self._items[key] = data
+            self.bytes += len(data)
+            while limit and len(self._items) > limit:
+                _, old = self._items.popitem(last=False)
+                self.bytes -= len(old)
+                self.evicted += 1
+
+    def __len__(self) -> int:
+        return len(self._items)

@@ -123,8 +123,10 @@ def clickhouse(app: App) -> Routes:
 
 
 def hyperdx(app: App) -> Routes:
+    """The live dashboard: what arrived in ClickHouse since the last refresh (nothing new = a blank board)."""
     log = logs.get("dashboards")
     last: dict[str, str] = {"refresh": "not yet"}
+    total: list[int | None] = [None]
 
     def refresh() -> None:
         target = app.settings.text("clickhouse_endpoint")
@@ -134,8 +136,16 @@ def hyperdx(app: App) -> Routes:
             last["refresh"] = f"failed: {err.reason}"
             log.warning("dashboard refresh failed: clickhouse %s", err.reason)
             return
-        last["refresh"] = f"{count} metric rows"
-        log.info("dashboard refresh: %s metric rows in otel_metrics (%.0f ms)", count, ms)
+        rows, before = int(str(count).strip() or 0), total[0]
+        total[0] = rows
+        new = rows - before if before is not None and rows >= before else rows  # fewer: clickhouse restarted
+        if new <= 0 and before is not None:
+            last["refresh"] = "no new data"
+            log.warning("dashboard refresh: no new metric rows in otel_metrics in the last %d s (%d in all)",
+                        REFRESH_INTERVAL_MS // 1000, rows)
+            return
+        last["refresh"] = f"{new} new metric rows"
+        log.info("dashboard refresh: %d new metric rows in otel_metrics (%d in all, %.0f ms)", new, rows, ms)
 
     def index(_: Request) -> Response:
         return Response(
