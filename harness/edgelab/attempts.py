@@ -66,6 +66,11 @@ def allowed_targets(lab: Lab) -> list[list[str]]:
     return [list(f.targets or fault_catalogue().get(f.type).targets) for f in lab.faults]
 
 
+def allowed_types(lab: Lab) -> list[list[str]]:
+    """Per fault, the fault types an attempt may draw: the lab's `type`, then its alternatives."""
+    return [[f.type, *(a.type for a in f.alternatives)] for f in lab.faults]
+
+
 # --- an attempt ----------------------------------------------------------------------------------------------
 
 
@@ -87,6 +92,7 @@ class Attempt:
     user: str = "learner"
     revisions: Mapping[str, int] = field(default_factory=dict)
     broken_at: datetime | None = None  # when the faults began to be injected: the store's output counts from here
+    types: tuple[str, ...] = ()  # the fault type drawn per fault (empty: each fault's own `type`)
 
     @property
     def namespace(self) -> str:
@@ -115,29 +121,49 @@ class Attempt:
     def to_dict(self) -> dict[str, Any]:
         return {"lab": self.lab, "targets": list(self.targets), "values": dict(self.values),
                 "started_at": self.started_at.isoformat(), "user": self.user, "revisions": dict(self.revisions),
-                "broken_at": self.broken_at.isoformat() if self.broken_at else None}
+                "broken_at": self.broken_at.isoformat() if self.broken_at else None, "types": list(self.types)}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Attempt:
         broken = d.get("broken_at")
         return cls(d["lab"], tuple(d["targets"]), dict(d["values"]), datetime.fromisoformat(d["started_at"]),
                    d.get("user", "learner"), dict(d.get("revisions") or {}),
-                   datetime.fromisoformat(broken) if broken else None)
+                   datetime.fromisoformat(broken) if broken else None, tuple(d.get("types") or ()))
 
 
 def draw(lab: Lab, rng: random.Random | None = None, *, store: str = "4523", started_at: datetime | None = None,
-         targets: list[str] | None = None, user: str = "learner") -> Attempt:
-    """Draw one target per fault (or take `targets`, e.g. an instructor's choice) and fill the values."""
+         targets: list[str] | None = None, user: str = "learner", types: list[str] | None = None) -> Attempt:
+    """Draw one target (and type, where the lab has alternatives) per fault, or take `targets`/`types`
+    (an instructor's choice), and fill the values."""
     rng = rng or random.Random()
-    choices = allowed_targets(lab)
+    choices, kinds = allowed_targets(lab), allowed_types(lab)
     if targets is None:
         targets = [rng.choice(options) for options in choices]
     if len(targets) != len(choices) or any(t not in c for t, c in zip(targets, choices, strict=True)):
         raise LabError([f"lab {lab.id}: targets {targets} are not allowed; per fault: {choices}"])
+    if types is None:
+        types = [rng.choice(options) if len(options) > 1 else options[0] for options in kinds]
+    if len(types) != len(kinds) or any(t not in k for t, k in zip(types, kinds, strict=True)):
+        raise LabError([f"lab {lab.id}: fault types {types} are not allowed; per fault: {kinds}"])
     values: dict[str, str] = {"store": store}
-    for i, (ref, target) in enumerate(zip(lab.faults, targets, strict=True)):
-        values.update(target_values(ref.type, target, _prefix(i)))
-    return Attempt(lab.id, tuple(targets), values, started_at or datetime.now(UTC), user)
+    for i, (kind, target) in enumerate(zip(types, targets, strict=True)):
+        values.update(target_values(kind, target, _prefix(i)))
+    drawn = tuple(types) if any(len(k) > 1 for k in kinds) else ()
+    return Attempt(lab.id, tuple(targets), values, started_at or datetime.now(UTC), user, types=drawn)
+
+
+def fault_types(lab: Lab, attempt: Attempt) -> list[str]:
+    """The fault type of each of the lab's faults in this attempt."""
+    return list(attempt.types) or [f.type for f in lab.faults]
+
+
+def accepted(lab: Lab, attempt: Attempt) -> tuple[list[str], list[str]]:
+    """The pod states and root causes this attempt accepts (an alternative type brings its own)."""
+    kind = fault_types(lab, attempt)[0]
+    alternative = next((a for a in lab.faults[0].alternatives if a.type == kind), None)
+    if alternative is not None:
+        return list(alternative.pod_state), list(alternative.root_cause)
+    return list(lab.findings.pod_state), list(lab.findings.root_cause)
 
 
 def ticket(lab: Lab, attempt: Attempt) -> str:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from .attempts import Attempt, fault_catalogue
+from .attempts import Attempt, accepted, fault_catalogue, fault_types
 from .labs import Lab
 from .vocab import fill, variables
 
@@ -131,18 +131,19 @@ def _witness(line: str | None) -> str | None:
 def build(lab: Lab, attempt: Attempt, witness: str | None = None) -> Debrief:
     """The debrief of one attempt; `witness`: the line the store emitted that shows the symptom, if one was collected."""
     f, values = lab.findings, attempt.values
+    (states, causes), kinds = accepted(lab, attempt), fault_types(lab, attempt)
     out = [Finding(
         namespace=fill(f.namespace, values),
         workload=f"{KIND}/{fill(f.workload, values)}",
         node=None if f.node is None else "" if attempt.node is None and "node" in variables(f.node)
         else fill(f.node, values),
-        state=STATE_WORDS[f.pod_state[0]],
-        root_cause=f.root_cause[0],
-        cause=_cause(f.root_cause[0], lab.faults[0].type),
+        state=STATE_WORDS[states[0]],
+        root_cause=causes[0],
+        cause=_cause(causes[0], kinds[0]),
         witness=_witness(witness),
         command=fill(f.command, values),
     )]
-    for ref, target in zip(lab.faults[1:], attempt.targets[1:], strict=True):
+    for kind, target in zip(kinds[1:], attempt.targets[1:], strict=True):
         namespace, workload = target.split("/")
-        out.append(Finding(namespace, f"{KIND}/{workload}", None, None, None, _cause(None, ref.type), None, None))
+        out.append(Finding(namespace, f"{KIND}/{workload}", None, None, None, _cause(None, kind), None, None))
     return Debrief(lab.id, values.get("store", ""), tuple(out))

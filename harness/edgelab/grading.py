@@ -36,7 +36,7 @@ from urllib.parse import parse_qsl, urlsplit
 import yaml
 
 from . import audit, evidence
-from .attempts import Attempt
+from .attempts import Attempt, accepted
 from .debrief import Debrief
 from .errors import EdgelabError
 from .labs import Lab, Step
@@ -162,9 +162,9 @@ def node_matches(answer: str | None, node: str) -> bool:
 
 def symptom(lab: Lab, attempt: Attempt) -> evidence.Symptom:
     """What the attempt's fault looks like on its drawn target: the catalogue's patterns plus the lab's own."""
-    from .attempts import fault_catalogue
+    from .attempts import fault_catalogue, fault_types
 
-    fault = fault_catalogue().get(lab.faults[0].type)
+    fault = fault_catalogue().get(fault_types(lab, attempt)[0])
     return evidence.Symptom.of(fault.evidence, attempt.targets[0], attempt.values, lab.findings.evidence)
 
 
@@ -359,13 +359,14 @@ def _findings(lab: Lab, attempt: Attempt, answer: Answer, emitted: evidence.Emit
     f, values = lab.findings, attempt.values
     namespace, workload = fill(f.namespace, values), fill(f.workload, values)
     written = {k: str(answer.written.get(k, getattr(answer, k, ""))) for k in REQUIRED + OPTIONAL}
+    states, causes = accepted(lab, attempt)
     checks: dict[str, tuple[str, bool, str]] = {  # item -> (expected, ok, got)
         "namespace": (namespace, namespace_matches(answer.namespace, namespace), repr(answer.namespace)),
         "workload": (f"deployment {workload} (or one of its pods)",
                      workload_matches(answer.workload, workload, namespace), repr(answer.workload)),
-        "pod_state": (" or ".join(f.pod_state), answer.pod_state in f.pod_state,
+        "pod_state": (" or ".join(states), answer.pod_state in states,
                       f"{written['pod_state']!r} ({answer.pod_state})"),
-        "root_cause": (" or ".join(f.root_cause), answer.root_cause in f.root_cause,
+        "root_cause": (" or ".join(causes), answer.root_cause in causes,
                        f"{written['root_cause']!r} ({answer.root_cause})"),
     }
     quote, why = evidence.first_counting(answer.evidence, symptom(lab, attempt), emitted)
@@ -433,8 +434,8 @@ def expected(lab: Lab, attempt: Attempt) -> dict[str, Any]:
     v, f = attempt.values, lab.findings
     return {
         "targets": list(attempt.targets),
-        "findings": {"namespace": fill(f.namespace, v), "workload": fill(f.workload, v), "pod_state": list(f.pod_state),
-                     "root_cause": list(f.root_cause),
+        "findings": {"namespace": fill(f.namespace, v), "workload": fill(f.workload, v),
+                     "pod_state": accepted(lab, attempt)[0], "root_cause": accepted(lab, attempt)[1],
                      "evidence": {form: [p.pattern for p in ps] for form, ps in symptom(lab, attempt).patterns.items()
                                   if ps},
                      **({"node": fill(f.node, v)} if f.node is not None else {})},

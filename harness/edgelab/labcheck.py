@@ -7,7 +7,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from .attempts import allowed_targets, draw, fault_catalogue
+from .attempts import allowed_targets, allowed_types, draw, fault_catalogue
 from .labs import Lab
 from .vocab import ROOT_CAUSES, VARIABLE, causes_key, evidence_pattern, fill, variables
 
@@ -45,17 +45,24 @@ def check(lab: Lab, stem: str) -> list[str]:
         problems.append(f"id: must equal the file name {stem!r} (got {lab.id!r})")
     cat = fault_catalogue()
     for i, ref in enumerate(lab.faults):
-        if ref.type not in cat.types:
-            problems.append(f"faults[{i}].type: unknown fault type {ref.type!r}; known: {', '.join(sorted(cat.types))}")
-            continue
-        ft = cat.types[ref.type]
-        for j, target in enumerate(ref.targets or []):
-            if target not in ft.targets:
-                problems.append(f"faults[{i}].targets[{j}]: {target!r} is not a target of fault type {ref.type} "
-                                f"(it can hit: {', '.join(ft.targets)})")
-        if ft.needs_workers and lab.min_nodes < ft.needs_workers + 1:
-            problems.append(f"min_nodes: fault type {ref.type} needs a store of at least {ft.needs_workers + 1} "
-                            f"nodes; say so with min_nodes: {ft.needs_workers + 1} (got {lab.min_nodes})")
+        kinds = [(f"faults[{i}].type", ref.type)] + [(f"faults[{i}].alternatives[{k}].type", a.type)
+                                                      for k, a in enumerate(ref.alternatives)]
+        if len({kind for _, kind in kinds}) < len(kinds):
+            problems.append(f"faults[{i}].alternatives: a type is listed twice (got {[kind for _, kind in kinds]})")
+        if ref.alternatives and not ref.targets:
+            problems.append(f"faults[{i}].targets: a fault with alternatives lists its targets (each type's own)")
+        for where, kind in kinds:
+            if kind not in cat.types:
+                problems.append(f"{where}: unknown fault type {kind!r}; known: {', '.join(sorted(cat.types))}")
+                continue
+            ft = cat.types[kind]
+            for j, target in enumerate(ref.targets or []):
+                if target not in ft.targets:
+                    problems.append(f"faults[{i}].targets[{j}]: {target!r} is not a target of fault type {kind} "
+                                    f"(it can hit: {', '.join(ft.targets)})")
+            if ft.needs_workers and lab.min_nodes < ft.needs_workers + 1:
+                problems.append(f"min_nodes: fault type {kind} needs a store of at least {ft.needs_workers + 1} "
+                                f"nodes; say so with min_nodes: {ft.needs_workers + 1} (got {lab.min_nodes})")
     if problems:
         return problems  # the template checks need valid faults
 
@@ -68,8 +75,9 @@ def check(lab: Lab, stem: str) -> list[str]:
         seen.add(step.id)
 
     # every template must be answerable for every target an attempt may draw
-    per_target = [draw(lab, targets=[t, *[ts[0] for ts in allowed_targets(lab)[1:]]], store="0")
-                  for t in allowed_targets(lab)[0]]
+    per_target = [draw(lab, targets=[t, *[ts[0] for ts in allowed_targets(lab)[1:]]], store="0",
+                       types=[k, *[ks[0] for ks in allowed_types(lab)[1:]]])
+                  for t in allowed_targets(lab)[0] for k in allowed_types(lab)[0]]
     known = set.intersection(*(set(a.values) for a in per_target))
     dump = lab.model_dump(by_alias=True, exclude={"id", "title", "course", "level", "ticket", "faults"})
     literal_workloads = {t.split("/")[1] for ts in allowed_targets(lab) for t in ts}

@@ -88,9 +88,19 @@ class Step(_Model):
     with_: dict[str, str] = Field(default_factory=dict, alias="with")  # extra template values for this step
 
 
+class Alternative(_Model):
+    """Another fault type an attempt may draw instead of the lab's `type`, with what the learner must then find."""
+
+    type: Text
+    pod_state: Annotated[list[PodState], BeforeValidator(_as_list), Field(min_length=1)]
+    root_cause: Annotated[list[RootCause], BeforeValidator(_as_list), Field(min_length=1)]
+
+
 class FaultRef(_Model):
     type: Text  # a type of operator/edgelab_operator/catalogue.yaml
     targets: list[Annotated[str, Field(pattern=r"^[a-z0-9-]+/[a-z0-9-]+$")]] | None = None  # default: all
+    # drawn per attempt in place of `type` (one of all of them, evenly), where the ticket fits each
+    alternatives: list[Alternative] = []
 
 
 class Findings(_Model):

@@ -125,8 +125,8 @@ def _revision(deployment: Any) -> int:
     return int((deployment.metadata.annotations or {}).get("deployment.kubernetes.io/revision", "0"))
 
 
-def start(store: str, lab_id: str, say: Say = lambda _: None,
-          targets: list[str] | None = None, rng: random.Random | None = None) -> tuple[labs.Lab, Running]:
+def start(store: str, lab_id: str, say: Say = lambda _: None, targets: list[str] | None = None,
+          rng: random.Random | None = None, types: list[str] | None = None) -> tuple[labs.Lab, Running]:
     lab = labs.get(lab_id)
     api = _api(store)
     nodes = len(client.CoreV1Api(api).list_node().items)
@@ -135,20 +135,19 @@ def start(store: str, lab_id: str, say: Say = lambda _: None,
                            f"(edgelab down --store {store}; edgelab up --store {store} --nodes {lab.min_nodes})")
     stop(store, say)
     broken_at = datetime.now(UTC)
-    attempt = attempts.draw(lab, rng, store=store, targets=targets)
+    attempt = attempts.draw(lab, rng, store=store, targets=targets, types=types)
     f = faults.Faults(storelib.paths(store).admin_kubeconfig)
     names: list[str] = []
     try:
-        for ref, target in zip(lab.faults, attempt.targets, strict=True):
+        for kind, target in zip(attempts.fault_types(lab, attempt), attempt.targets, strict=True):
             say(f"preparing the store ({len(names) + 1}/{len(lab.faults)})")
-            obj = f.inject(ref.type, target=target)
+            obj = f.inject(kind, target=target)
             names.append(obj["metadata"]["name"])
             if obj["status"].get("node"):
                 attempt = attempt.with_node(obj["status"]["node"])
             _save(store, Running(lab.id, attempt, names))  # an interrupted start can still be stopped
         attempt = attempt.with_revisions(revisions(api, list(attempt.targets)))
-        attempt = attempts.Attempt(attempt.lab, attempt.targets, attempt.values, datetime.now(UTC), attempt.user,
-                                   attempt.revisions, broken_at)
+        attempt = replace(attempt, started_at=datetime.now(UTC), broken_at=broken_at)
         mark_start(api, attempt)
     except BaseException:
         f.clear(names)

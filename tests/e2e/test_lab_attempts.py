@@ -141,7 +141,7 @@ CAUSE_WORDS: dict[str, tuple[str, ...]] = {
 
 def cause_lines(lab: labs.Lab, attempt: attempts.Attempt, emitted: evidence.Emitted) -> list[evidence.Seen]:
     """The attempt's ERROR/WARN lines and Warning events that name the cause (by CAUSE_WORDS)."""
-    words = [vocab.fill(w, attempt.values).lower() for w in CAUSE_WORDS[lab.faults[0].type]]
+    words = [vocab.fill(w, attempt.values).lower() for w in CAUSE_WORDS[attempts.fault_types(lab, attempt)[0]]]
     return [line for line in emitted.lines if line.warning and any(w in line.text.lower() for w in words)]
 
 
@@ -154,7 +154,8 @@ def record(lab: labs.Lab, attempt: attempts.Attempt, emitted: evidence.Emitted, 
     rows = [{"kind": x.kind, "workload": x.workload, "source": x.source, "text": x.text, "cause": x in causes}
             for causes in [cause_lines(lab, attempt, emitted)] for x in emitted.lines if x.warning]
     (Path(folder) / f"{lab.id}.json").write_text(json.dumps({
-        "lab": lab.id, "type": lab.faults[0].type, "target": attempt.targets[0], "values": dict(attempt.values),
+        "lab": lab.id, "type": attempts.fault_types(lab, attempt)[0], "target": attempt.targets[0],
+        "values": dict(attempt.values),
         "lines": rows, "healthy": [x.text for x in healthy.lines]}, indent=1))
 
 
@@ -162,7 +163,7 @@ def symptom_budget(lab: labs.Lab) -> float:
     from edgelab_operator import catalogue
 
     cat = catalogue.load()
-    return max(cat.get(f.type).symptom_seconds for f in lab.faults) + 60
+    return max(cat.get(kind).symptom_seconds for kinds in attempts.allowed_types(lab) for kind in kinds) + 60
 
 
 @pytest.mark.e2e
@@ -190,9 +191,21 @@ def test_lab_on_a_new_target_scores_full_marks(lab_store: Lab, lab_id: str, targ
     play(lab_store, lab_id, [target])
 
 
-def play(s: Lab, lab_id: str, targets: list[str] | None = None) -> None:
-    """One reference attempt at `lab_id` (targets drawn, or `targets`), then the shortcuts that must score less."""
-    lab, run = session.start(s.store, lab_id, targets=targets)
+# A lab that draws its cause (payment-slow: the course's scenario names its workload): each alternative played.
+ALTERNATIVES = [(lab_id, kind) for lab_id, lab in LABS.items() for kind in attempts.allowed_types(lab)[0][1:]]
+
+
+@pytest.mark.e2e
+@pytest.mark.timeout(900)
+@pytest.mark.parametrize(("lab_id", "kind"), ALTERNATIVES, ids=[f"{i}@{k}" for i, k in ALTERNATIVES])
+def test_lab_with_another_drawn_cause_scores_full_marks(lab_store: Lab, lab_id: str, kind: str) -> None:
+    play(lab_store, lab_id, types=[kind])
+
+
+def play(s: Lab, lab_id: str, targets: list[str] | None = None, types: list[str] | None = None) -> None:
+    """One reference attempt at `lab_id` (targets and types drawn, or given), then the shortcuts that must score
+    less."""
+    lab, run = session.start(s.store, lab_id, targets=targets, types=types)
     attempt = run.attempt
     exp = grading.expected(lab, attempt)
     quote = investigate(s, lab, attempt, symptom_budget(lab))
@@ -219,7 +232,8 @@ def play(s: Lab, lab_id: str, targets: list[str] | None = None) -> None:
     healthy = [x.text for x in s.healthy.lines if evidence.judge(x.text, symptom, None).counts]
     assert not healthy, f"a healthy store's lines count as evidence: {healthy}"
     for other in [t for t in attempts.allowed_targets(lab)[0] if t != attempt.targets[0]]:
-        elsewhere = grading.symptom(lab, attempts.draw(lab, targets=[other, *attempt.targets[1:]], store=s.store))
+        elsewhere = grading.symptom(lab, attempts.draw(lab, targets=[other, *attempt.targets[1:]], store=s.store,
+                                                       types=attempts.fault_types(lab, attempt)))
         wrong = [x.text for x in emitted.lines if x.warning and evidence.judge(x.text, elsewhere, emitted).counts]
         assert not wrong, f"lines of this attempt count for another target {other}: {wrong}"
     assert evidence.judge(quote, symptom, emitted).counts, f"the reference quote {quote!r} is not confirmed"
@@ -252,10 +266,13 @@ def play(s: Lab, lab_id: str, targets: list[str] | None = None) -> None:
     assert result.score < 100, result.explain()
     assert exp["rubric"][0]["command"] in result.feedback(), result.feedback()
 
-    # another attempt's answer (a different drawn target), where the lab draws one
-    others = [t for t in attempts.allowed_targets(lab)[0] if t != attempt.targets[0]]
-    if others:
-        other = attempts.draw(lab, targets=[others[0], *attempt.targets[1:]], store=s.store)
+    # another attempt's answer (a different drawn target or cause), where the lab draws one
+    others = [attempts.draw(lab, targets=[t, *attempt.targets[1:]], types=attempts.fault_types(lab, attempt),
+                            store=s.store) for t in attempts.allowed_targets(lab)[0] if t != attempt.targets[0]]
+    others += [attempts.draw(lab, targets=list(attempt.targets), types=[k, *attempts.fault_types(lab, attempt)[1:]],
+                             store=s.store)
+               for k in attempts.allowed_types(lab)[0] if k != attempts.fault_types(lab, attempt)[0]]
+    for other in others[:2]:
         result = graded(answer_for(grading.expected(lab, other), quote))
         assert not result.passed and result.score < reference.score, result.explain()
 

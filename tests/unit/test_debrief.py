@@ -95,9 +95,10 @@ def all_attempts() -> list[tuple[str, attempts.Attempt]]:
     out = []
     for lab in LABS.values():
         for target in attempts.allowed_targets(lab)[0]:
-            a = attempts.draw(lab, targets=[target, *[t[0] for t in attempts.allowed_targets(lab)[1:]]],
-                              started_at=START)
-            out.append((lab.id, a.with_node("store-4523-worker2") if "node" in a.values else a))
+            for kind in attempts.allowed_types(lab)[0]:
+                a = attempts.draw(lab, targets=[target, *[t[0] for t in attempts.allowed_targets(lab)[1:]]],
+                                  types=[kind, *[k[0] for k in attempts.allowed_types(lab)[1:]]], started_at=START)
+                out.append((lab.id, a.with_node("store-4523-worker2") if "node" in a.values else a))
     return out
 
 
@@ -111,8 +112,9 @@ def test_no_lab_shows_a_regular_expression_in_its_debrief(lab_id: str, a: attemp
     assert "{" not in text and "<node>" not in text, text  # every template filled
     (finding,) = shown.findings
     assert finding.namespace == a.namespace and finding.workload == f"deployment/{a.workload}"
-    assert finding.root_cause == lab.findings.root_cause[0] and finding.root_cause in finding.cause
-    assert finding.state == debrief.STATE_WORDS[lab.findings.pod_state[0]]
+    states, causes = attempts.accepted(lab, a)
+    assert finding.root_cause == causes[0] and finding.root_cause in finding.cause
+    assert finding.state == debrief.STATE_WORDS[states[0]]
     assert (finding.node is not None) == (lab.findings.node is not None)
     assert json.loads(json.dumps(shown.to_dict()))["findings"][0]["command"] == finding.command
 

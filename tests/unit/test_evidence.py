@@ -38,7 +38,7 @@ HEALTHY_SAMPLES = [  # lines a healthy store logs and shows (from a real store, 
 
 def attempt(lab_id: str, target: str | None = None, node: str = "store-4523-worker") -> attempts.Attempt:
     lab = LABS[lab_id]
-    a = attempts.draw(lab, targets=[target] if target else None)
+    a = attempts.draw(lab, targets=[target] if target else None, types=[f.type for f in lab.faults])
     return a.with_node(node) if "node" in a.values else a
 
 
@@ -64,8 +64,8 @@ def test_every_fault_type_says_what_its_symptom_looks_like() -> None:
 @pytest.mark.parametrize("lab_id", sorted(LABS))
 def test_patterns_are_specific_for_every_target(lab_id: str) -> None:
     lab = LABS[lab_id]
-    for target in attempts.allowed_targets(lab)[0]:
-        s = symptom(lab_id, target)
+    for target, kind in [(t, k) for t in attempts.allowed_targets(lab)[0] for k in attempts.allowed_types(lab)[0]]:
+        s = grading.symptom(lab, attempts.draw(lab, targets=[target], types=[kind]).with_node("store-4523-worker"))
         for text in ("", "error", "x" * 200, "Back-off restarting failed container", "connection refused",
                      "is unreachable", *HEALTHY_SAMPLES):
             assert not evidence.judge(text, s, None).counts, (lab_id, target, text)
@@ -185,7 +185,8 @@ def test_real_lines_were_recorded_for_most_labs() -> None:
 def test_recorded_real_lines_naming_the_cause_count_and_healthy_ones_do_not(path: Path) -> None:
     rec = _recorded(path)
     lab = LABS[rec["lab"]]
-    a = attempts.draw(lab, targets=[rec["target"]], store=rec["values"]["store"])  # today's facts of the target
+    a = attempts.draw(lab, targets=[rec["target"]], types=[rec["type"]],  # today's facts of the target
+                      store=rec["values"]["store"])
     if rec["values"].get("node"):
         a = a.with_node(rec["values"]["node"])
     s = grading.symptom(lab, a)
@@ -198,7 +199,7 @@ def test_recorded_real_lines_naming_the_cause_count_and_healthy_ones_do_not(path
     for text in rec["healthy"]:
         assert not evidence.judge(text, s, None).counts, text
     for other in [t for t in attempts.allowed_targets(lab)[0] if t != rec["target"]]:
-        elsewhere = grading.symptom(lab, attempts.draw(lab, targets=[other]))
+        elsewhere = grading.symptom(lab, attempts.draw(lab, targets=[other], types=[rec["type"]]))
         for x in rec["lines"]:
             if x["cause"]:
                 assert not evidence.judge(x["text"], elsewhere, store).counts, (other, x)

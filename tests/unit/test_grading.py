@@ -127,7 +127,8 @@ def test_the_course_flow_for_payment_is_slow(tmp_path: Path) -> None:
     findings = """{"namespace": "payment", "workload": "payment-processor", "pod_state": "Running",
                    "root_cause": "connection pool exhausted",
                    "evidence": "WARN db: waited 1830 ms for a connection for an authorisation (pool_size=1, in_use=1, waiting=2)"}"""
-    r = grade(tmp_path, "payment-slow", "payment/payment-processor", events, findings)
+    r = grade(tmp_path, "payment-slow", "payment/payment-processor", events, findings,
+              a=attempt("payment-slow", "payment/payment-processor", types=["db-pool-exhausted"]))
     assert r.score == 100.0 and r.passed
 
 

@@ -287,6 +287,12 @@ def test_the_sample_is_valid(tmp_path: Path) -> None:
     ({"ticket": "Store #{store}: {workload} stopped working at noon."}, "ticket", "may use only {store}"),
     ({"title": "Roll back the bad rollout"}, "title", "gives the cause away (bad rollout"),
     ({"rubric.1.use": "tea-break"}, "rubric[1].use", "unknown shared step 'tea-break'"),
+    ({"faults.0.alternatives": [{"type": "gremlins", "pod_state": "Running", "root_cause": "infinite-loop"}]},
+     "faults[0].alternatives[0].type", "unknown fault type 'gremlins'"),
+    ({"faults.0.alternatives": [{"type": "cpu-hog", "pod_state": "Running"}]},
+     "faults[0].alternatives[0].root_cause", "Field required"),
+    ({"faults.0.alternatives": [{"type": "missing-secret", "pod_state": "Running", "root_cause": "missing-secret"}]},
+     "faults[0].targets", "a fault with alternatives lists its targets"),
 ])
 def test_schema_errors_name_file_and_field(tmp_path: Path, changes: dict[str, Any], where: str, rule: str) -> None:
     path = write(tmp_path, broken(**changes))
@@ -350,3 +356,34 @@ def test_get_knows_only_lab_files(lab_id: str) -> None:
 
 def test_get_loads_one_lab_as_load_all_does() -> None:
     assert labs.get("pos-down-4523") == LABS["pos-down-4523"]
+
+
+# --- a cause drawn per attempt (payment-slow) -------------------------------------------------------------
+
+
+def test_a_lab_with_alternatives_draws_its_cause_and_grades_each_with_its_own_answer() -> None:
+    import random
+
+    from edgelab import grading
+
+    lab = LABS["payment-slow"]
+    assert attempts.allowed_types(lab) == [["db-pool-exhausted", "cpu-limit-low", "cpu-hog"]]
+    drawn = {attempts.draw(lab, random.Random(seed)).types for seed in range(30)}
+    assert drawn == {("db-pool-exhausted",), ("cpu-limit-low",), ("cpu-hog",)}
+    hog = attempts.draw(lab, types=["cpu-hog"])
+    assert attempts.Attempt.from_dict(hog.to_dict()) == hog
+    assert attempts.accepted(lab, hog) == (["Running"], ["infinite-loop"])
+    assert hog.values["cpu_setting"] == "fraud_rules_refresh_ms"
+    right = grading.Answer("payment", "payment-processor", "Running", "infinite-loop", ("x",))
+    result = grading.grade(lab, hog, [], right)
+    assert next(x for x in result.lines if x.item == "root_cause").ok
+    pool = grading.grade(lab, attempts.draw(lab, types=["db-pool-exhausted"]), [], right)
+    assert not next(x for x in pool.lines if x.item == "root_cause").ok  # another attempt's cause does not pass
+    assert grading.expected(lab, hog)["findings"]["root_cause"] == ["infinite-loop"]
+    with pytest.raises(labs.LabError, match="fault types \\['memory-leak'\\] are not allowed"):
+        attempts.draw(lab, types=["memory-leak"])
+
+
+def test_a_lab_without_alternatives_records_no_types() -> None:
+    a = attempts.draw(LABS["lunch-stop"])
+    assert a.types == () and attempts.fault_types(LABS["lunch-stop"], a) == ["missing-config-key"]
