@@ -153,7 +153,7 @@ def _pods_with_events(core: Any, namespaces: Sequence[str], since: datetime) -> 
         events: list[Any] = core.list_namespaced_event(ns).items
         for ev in events:
             at = ev.last_timestamp or ev.event_time or ev.first_timestamp or ev.metadata.creation_timestamp
-            if ev.involved_object.kind == "Pod" and at is not None and at >= since:
+            if ev.involved_object.kind == "Pod" and at is not None and at >= since.replace(microsecond=0):
                 out.add(f"{ns}/{ev.involved_object.name}")
     return out
 
@@ -174,7 +174,7 @@ def _log_lines(text: str, since: datetime, namespace: str, pod: str, workload: s
 
 def _event(ev: Any, since: datetime, namespace: str, deployments: list[str]) -> Seen | None:
     at = ev.last_timestamp or ev.event_time or ev.first_timestamp or ev.metadata.creation_timestamp
-    if at is None or at < since or not ev.message:
+    if at is None or at < since.replace(microsecond=0) or not ev.message:  # event times are whole seconds
         return None
     obj = ev.involved_object
     workload = workload_of(obj.name, deployments) if obj.kind in ("Pod", "ReplicaSet", "Deployment") else ""

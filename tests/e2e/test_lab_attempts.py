@@ -83,16 +83,22 @@ def concrete(s: Lab, command: str) -> str:
 
 
 def investigate(s: Lab, lab: labs.Lab, attempt: attempts.Attempt, timeout: float) -> str:
-    """Run the rubric's commands as the learner, in order, until one output shows the evidence; return that line."""
+    """Run the rubric's commands as the learner, in order, until one output shows the evidence; return that line.
+
+    The line must be one the store emitted during the attempt (as `lab submit` checks): `kubectl logs` also
+    shows what a pod logged before the lab began (its start, an earlier lab), which is not this incident.
+    """
     exp = grading.expected(lab, attempt)
+    api = config.new_client_from_config(str(storelib.paths(s.store).admin_kubeconfig))
 
     def shown() -> str | Unmet:
         seen = ""
         for step in exp["rubric"]:
             _, output = s.kubectl(concrete(s, step["command"]))
             seen = output
+            emitted = evidence.collect(api, attempt.output_since, storelib.NAMESPACES, attempt.started_at)
             for line in output.splitlines():
-                if grading.evidence_matches([line], lab, attempt):
+                if grading.evidence_matches([line], lab, attempt, emitted):
                     # the rest of the rubric once more, so every step is met after the evidence
                     for rest in exp["rubric"]:
                         s.kubectl(concrete(s, rest["command"]))

@@ -319,7 +319,6 @@ def play_lab(u: User, store: str) -> dict[str, object]:
         else:
             os.environ["XDG_STATE_HOME"] = old
     # the rubric's commands, as the learner, until one shows the evidence
-    entries = lab.findings.evidence
 
     def as_learner(command: str) -> str:
         """A rubric command as the user with the learner's kubeconfig, `<x pod>` filled in; what it printed."""
@@ -330,10 +329,17 @@ def play_lab(u: User, store: str) -> dict[str, object]:
         out = u.run(command.replace("kubectl ", f"kubectl --kubeconfig {learner} ", 1), check=False)
         return out.stdout + out.stderr
 
+    symptom = grading.symptom(lab, run.attempt)
+
     def shown() -> str:
-        """One pass over the rubric; the first line that shows the evidence, or ""."""
+        """One pass over the rubric; the first line of kubectl output that shows the evidence, or "".
+
+        kubectl's own rows (`payment-processor 0/0`) rather than log lines: `kubectl logs` also shows lines a
+        pod logged before the lab began, which `lab submit` does not take as this incident's evidence.
+        """
         lines = [line for step in exp["rubric"] for line in as_learner(step["command"]).splitlines()]
-        return next((ln.strip() for ln in lines if grading.evidence_matches([ln], entries, run.attempt.values)), "")
+        return next((ln.strip() for ln in lines if evidence.judge(ln, symptom, None).form == "kubectl"
+                     and evidence.judge(ln, symptom, None).counts), "")
 
     evidence = poll("the rubric's commands to show the evidence", shown, 180, interval=3)
     for step in exp["rubric"]:  # every step once more, after the evidence
