@@ -43,7 +43,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from edgelab import engine, grading, labs, machine, pins
+from edgelab import engine, evidence, grading, labs, machine, pins
 from edgelab import store as storelib
 from edgelab.cluster import poll
 from edgelab.errors import ClusterError
@@ -341,12 +341,12 @@ def play_lab(u: User, store: str) -> dict[str, object]:
         return next((ln.strip() for ln in lines if evidence.judge(ln, symptom, None).form == "kubectl"
                      and evidence.judge(ln, symptom, None).counts), "")
 
-    evidence = poll("the rubric's commands to show the evidence", shown, 180, interval=3)
+    quote = poll("the rubric's commands to show the evidence", shown, 180, interval=3)
     for step in exp["rubric"]:  # every step once more, after the evidence
         as_learner(step["command"])
     f = exp["findings"]
     findings = {"namespace": f["namespace"], "workload": f["workload"], "pod_state": f["pod_state"][0],
-                "root_cause": f["root_cause"][0], "evidence": [evidence]}
+                "root_cause": f["root_cause"][0], "evidence": [quote]}
     path = u.write("findings.yaml", yaml.safe_dump(findings))
     out = u.run(f".venv/bin/edgelab lab submit --store {store} --findings {path} --json", check=False)
     assert out.returncode in (0, 1), out.stderr
