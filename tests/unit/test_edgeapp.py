@@ -492,3 +492,25 @@ def test_clickhouse_counts_what_the_collector_inserts(start: Start) -> None:
     data = urllib.request.Request(clickhouse.url + "/?query=SELECT%20count()%20FROM%20otel_metrics")
     with _opener.open(data, timeout=5) as answer:
         assert answer.read() == b"2\n"
+
+
+def test_a_render_cache_reports_its_minute_as_the_leak_evidence_reads_it(caplog: pytest.LogCaptureFixture) -> None:
+    """The one line pos-backend and order-service log each minute; the memory-leak evidence matches its shape."""
+    import logging
+    import types
+
+    from edgelab.edgeapp.runtime import RenderCache
+
+    limit = {"cache_max": 2}
+    app = types.SimpleNamespace(settings=types.SimpleNamespace(int=lambda key: limit[key]))
+    cache = RenderCache(app, "cache_max")  # type: ignore[arg-type]
+    for i in range(5):
+        cache.put(f"k{i}", b"x" * 1024)
+    with caplog.at_level(logging.INFO, logger="screens"):
+        cache.report("screens")
+        cache.put("k5", b"x")
+        cache.report("screens")
+    assert [r.getMessage() for r in caplog.records] == [
+        "render cache: 2 entries, 0.0 MiB, 3 evicted in the last minute",
+        "render cache: 2 entries, 0.0 MiB, 1 evicted in the last minute",
+    ]

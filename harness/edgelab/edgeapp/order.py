@@ -99,16 +99,8 @@ def service(app: App) -> Routes:
             rail = " | ".join(f"{o['order_id']} {o['status']}" for o in list(recent)[-12:]) or "no orders"
         screens.put(f"screen-{frame_seq[0]}", raster(f"KITCHEN {app.settings.text('store_id')} {rail} ", FRAME_BYTES))
 
-    seen = {"evicted": 0}
-
     def report() -> None:
-        logs.get("screens").info(
-            "render cache: %d entries, %.1f MiB, %d evicted in the last minute",
-            len(screens),
-            screens.bytes / 2**20,
-            screens.evicted - seen["evicted"],
-        )
-        seen["evicted"] = screens.evicted
+        screens.report("screens")
 
     app.every("screens", lambda: app.settings.int("kitchen_screen_refresh_ms"), render_screen)
     app.every("stats", lambda: 60_000, report, first_delay_ms=60_000)

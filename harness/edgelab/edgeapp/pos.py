@@ -163,21 +163,16 @@ def backend(app: App) -> Routes:
         tickets = " | ".join(t for at, t in open_tickets if now - at < 300) or "no open orders"
         cache.put(f"board-{board_seq[0]}", raster(f"STORE {store} ORDER STATUS {tickets} ", FRAME_BYTES))
 
-    seen = {"runs": 0, "evicted": 0}
+    seen = {"runs": 0}
 
     def report() -> None:
-        logs.get("receipts").info(
-            "render cache: %d entries, %.1f MiB, %d evicted in the last minute",
-            len(cache),
-            cache.bytes / 2**20,
-            cache.evicted - seen["evicted"],
-        )
+        cache.report("receipts")
         logs.get("tax").info(
             "rate table recalculated %d times in the last minute (store rate %.2f %%)",
             tax.runs - seen["runs"],
             tax.rate_bp / 100,
         )
-        seen.update(runs=tax.runs, evicted=cache.evicted)
+        seen.update(runs=tax.runs)
 
     app.every(
         "tax",

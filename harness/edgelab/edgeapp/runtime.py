@@ -268,6 +268,7 @@ class RenderCache:
         self._lock = threading.Lock()
         self.bytes = 0
         self.evicted = 0
+        self._reported_evicted = 0
 
     def put(self, key: str, data: bytes) -> None:
         limit = self.app.settings.int(self.limit_key)
@@ -281,3 +282,9 @@ class RenderCache:
 
     def __len__(self) -> int:
         return len(self._items)
+
+    def report(self, logger: str) -> None:
+        """The minute's line: entries, size and evictions since the last report (what a leak shows in)."""
+        logs.get(logger).info("render cache: %d entries, %.1f MiB, %d evicted in the last minute",
+                              len(self), self.bytes / 2**20, self.evicted - self._reported_evicted)
+        self._reported_evicted = self.evicted
