@@ -114,6 +114,7 @@ def collect(api: Any, since: datetime, namespaces: Sequence[str], visible_since:
     core, apps = client.CoreV1Api(api), client.AppsV1Api(api)
     lines: list[Seen] = []
     live_pods: set[str] = set()
+    pods_seen: set[str] = set()  # pods with events once the learner could look
     seconds = max(1, int((datetime.now(since.tzinfo) - since).total_seconds()) + 5)
     for ns in namespaces:
         found: list[Any] = apps.list_namespaced_deployment(ns).items
@@ -139,23 +140,19 @@ def collect(api: Any, since: datetime, namespaces: Sequence[str], visible_since:
             seen = _event(ev, since, ns, deployments)
             if seen is not None:
                 lines.append(seen)
+            if ev.involved_object.kind == "Pod" and _at_or_after(ev, visible_since or since):
+                pods_seen.add(f"{ns}/{ev.involved_object.name}")
     node_events: list[Any] = core.list_namespaced_event("default").items
     for ev in node_events:  # node events (NodeNotReady, ...)
         if ev.involved_object.kind == "Node" and (seen := _event(ev, since, "", [])) is not None:
             lines.append(seen)
-    lost = _pods_with_events(core, namespaces, visible_since or since) - live_pods
-    return Emitted(tuple(lines), tuple(sorted(lost)))
+    return Emitted(tuple(lines), tuple(sorted(pods_seen - live_pods)))
 
 
-def _pods_with_events(core: Any, namespaces: Sequence[str], since: datetime) -> set[str]:
-    out: set[str] = set()
-    for ns in namespaces:
-        events: list[Any] = core.list_namespaced_event(ns).items
-        for ev in events:
-            at = ev.last_timestamp or ev.event_time or ev.first_timestamp or ev.metadata.creation_timestamp
-            if ev.involved_object.kind == "Pod" and at is not None and at >= since.replace(microsecond=0):
-                out.add(f"{ns}/{ev.involved_object.name}")
-    return out
+def _at_or_after(ev: Any, since: datetime) -> bool:
+    """An event last seen at or after `since` (event times are whole seconds)."""
+    at = ev.last_timestamp or ev.event_time or ev.first_timestamp or ev.metadata.creation_timestamp
+    return at is not None and at >= since.replace(microsecond=0)
 
 
 def _log_lines(text: str, since: datetime, namespace: str, pod: str, workload: str) -> list[Seen]:
@@ -173,8 +170,7 @@ def _log_lines(text: str, since: datetime, namespace: str, pod: str, workload: s
 
 
 def _event(ev: Any, since: datetime, namespace: str, deployments: list[str]) -> Seen | None:
-    at = ev.last_timestamp or ev.event_time or ev.first_timestamp or ev.metadata.creation_timestamp
-    if at is None or at < since.replace(microsecond=0) or not ev.message:  # event times are whole seconds
+    if not _at_or_after(ev, since) or not ev.message:
         return None
     obj = ev.involved_object
     workload = workload_of(obj.name, deployments) if obj.kind in ("Pod", "ReplicaSet", "Deployment") else ""
