@@ -732,3 +732,211 @@ def progress_cmd(
                           f"{r['pass_rate']:.0f}%", "yes" if r["passed"] else "no")
         out.print(table)
     raise typer.Exit(0)
+
+
+# --- instructor drills --------------------------------------------------------------------------------------
+
+drill_app = _Typer(help="Instructor fault drills: a plan of incidents over several stores, a clock, a scoreboard.",
+                   no_args_is_help=True)
+app.add_typer(drill_app, name="drill")
+PlanArg = Annotated[str, typer.Argument(metavar="PLAN", help="A plan file, or the name of one in drills/ "
+                                                             "(e.g. lunch-rush).")]
+
+
+@drill_app.command("check")
+def drill_check(plan: PlanArg, as_json: JsonOpt = False) -> None:
+    """Check a drill plan against its schema (stores, responders, timeline, labs and faults that exist)."""
+    from . import drill
+
+    p = drill.load_plan(drill.find_plan(plan))
+    if as_json:
+        print(p.model_dump_json())
+    else:
+        out.print(f"plan {p.name} is valid: {len(p.stores)} store(s), {len(p.responders)} responder(s), "
+                  f"{len(p.timeline)} incident(s)")
+    raise typer.Exit(0)
+
+
+def _render_status(st: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    from . import drill
+
+    clock = "running" if st["clock_running"] else "not running"
+    out.print(f"[bold]{st['title']}[/bold] ({st['name']}): {st['state']}, +{int(st['elapsed_s'] // 60)}:"
+              f"{int(st['elapsed_s'] % 60):02d} since {st['started_at'][:19]}Z; clock {clock}"
+              + (" (started again)" if st["resumed"] else ""))
+    incidents = Table("incident", "store", "title", "planned", "began", "recovered", "ended", box=None)
+    for i in st["incidents"]:
+        began = drill.since_start(st, i["injected_at"]) if not i["error"] else f"failed: {i['error']}"
+        incidents.add_row(i["id"], i["store"], i["title"], f"+{int(i['planned_at_s'] // 60)}:"
+                          f"{int(i['planned_at_s'] % 60):02d}", began, drill.since_start(st, i["recovered_at"]),
+                          drill.since_start(st, i["ended_at"]))
+    out.print(incidents)
+    people = Table("responder", "store", "submissions", "kubeconfig", box=None)
+    for r in st["responders"]:
+        subs = [s for s in st["submissions"] if s["responder"] == r["name"]]
+        people.add_row(r["name"], r["store"], ", ".join(f"{s['incident']} {s['result']['score']:g}%" for s in subs)
+                       or "-", r["kubeconfig"])
+    out.print(people)
+
+
+@drill_app.command("start")
+def drill_start(plan: PlanArg, as_json: JsonOpt = False) -> None:
+    """Bring the plan's stores up, issue every responder's kubeconfig, reset the stores, start the drill's clock.
+
+    The clock runs on its own: close the terminal, `edgelab drill status` picks the drill up again.
+    Example: edgelab drill start lunch-rush
+    """
+    from . import drill
+
+    progress = _Progress(as_json)
+    path = drill.find_plan(plan)
+    drill.load_plan(path)  # every problem of the plan before anything starts
+    try:
+        artifacts = machine.setup(report=progress.step)
+        folder = drill.start(path, artifacts, say=progress.say)
+    except KeyboardInterrupt:
+        err.print("interrupted: no drill was started (stores already up stay up); run the same command again")
+        raise typer.Exit(130) from None
+    st = drill.status(folder)
+    if as_json:
+        print(json.dumps(st))
+    else:
+        _render_status(st)
+        out.print("responders: give each their kubeconfig; they submit with "
+                  "`edgelab drill submit NAME --findings FILE`.\nscoreboard: edgelab drill serve")
+    raise typer.Exit(0)
+
+
+@drill_app.command("status")
+def drill_status(
+    watch: Annotated[bool, typer.Option(help="Show it again every 5 seconds until Ctrl-C.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Where the drill is: its clock, each incident (planned, began, recovered), each responder's submissions.
+
+    A running drill whose clock stopped (the machine rebooted) gets its clock back.
+    """
+    from . import drill
+
+    while True:
+        st = drill.status()
+        if as_json:
+            print(json.dumps(st))
+            raise typer.Exit(0)
+        if watch:
+            out.clear()
+        _render_status(st)
+        if not watch or st["state"] != "running":
+            raise typer.Exit(0)
+        try:
+            time.sleep(5)
+        except KeyboardInterrupt:
+            raise typer.Exit(0) from None
+
+
+@drill_app.command("submit")
+def drill_submit(
+    name: Annotated[str, typer.Argument(metavar="NAME", help="The responder, as in the plan.")],
+    findings: Annotated[Path, typer.Option(help="YAML/JSON findings (`edgelab lab template` prints one).")],
+    incident: Annotated[str | None, typer.Option(help="Which incident (default: the latest begun on their "
+                                                      "store).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Grade one responder's findings for the incident on their store (their own requests, by their name)."""
+    from . import drill, grading
+
+    answer = grading.parse_findings(findings)
+    inc, result = drill.submit(name, answer, incident=incident)
+    if as_json:
+        print(json.dumps({"responder": name, "incident": inc["id"], **result.to_dict()}, default=str))
+    else:
+        out.print(f"{name}, incident {inc['id']} on store {inc['store']}:\n" + result.explain(), markup=False)
+    raise typer.Exit(0 if result.passed else 1)
+
+
+@drill_app.command("hint")
+def drill_hint(name: Annotated[str, typer.Argument(metavar="NAME")], as_json: JsonOpt = False) -> None:
+    """The next hint for a responder's incident; it costs them the lab's hint cost."""
+    from . import drill
+
+    inc, text, n, total = drill.hint(name)
+    if as_json:
+        print(json.dumps({"responder": name, "incident": inc["id"], "hint": text, "number": n, "of": total}))
+    else:
+        out.print(f"{name}, hint {n}/{total}: {text}", markup=False, soft_wrap=True)
+    raise typer.Exit(0)
+
+
+@drill_app.command("stop")
+def drill_stop(as_json: JsonOpt = False) -> None:
+    """End the drill: its clock stops, its audit trail is kept, every fault reverted, every store healthy."""
+    from . import drill
+
+    st = drill.finish(say=_Progress(as_json).say)
+    if as_json:
+        print(json.dumps({"name": st["name"], "state": st["state"], "ended_at": st["ended_at"],
+                          "stores": [s["id"] for s in st["stores"]], "healthy": True}))
+    else:
+        out.print(f"drill {st['name']} {st['state']}; stores {', '.join(s['id'] for s in st['stores'])} are healthy. "
+                  "Report: edgelab drill report")
+    raise typer.Exit(0)
+
+
+@drill_app.command("report")
+def drill_report(
+    html: Annotated[Path | None, typer.Option(help="Write the scoreboard page as one static HTML file.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """The scoreboard: per responder and incident, times, the shape of the investigation, the ranking and why."""
+    from . import drill, drillpage
+
+    rep = drill.report()
+    if html:
+        html.write_text(drillpage.render(rep))
+    if as_json:
+        print(json.dumps(rep))
+        raise typer.Exit(0)
+    from rich.table import Table
+
+    def mmss(s: float | None) -> str:
+        return "-" if s is None else f"{int(s // 60)}:{int(s % 60):02d}"
+
+    table = Table("#", "responder", "store", "score", "passed", "first relevant", "correct findings", "recovery",
+                  "requests", "evidence", "repeats", "course order", box=None)
+    for r in rep["responders"]:
+        for i in r["incidents"]:
+            order = {True: "yes", False: "no", None: "-"}[i["course_order"]]
+            table.add_row(str(r["rank"]), r["name"], r["store"], f"{r['score']:g}", str(r["passed"]),
+                          mmss(i["first_relevant_s"]), mmss(i["correct_findings_s"]), mmss(i["recovery_s"]),
+                          str(i["requests"]), str(i["evidence_requests"]), str(i["repeats"]), order)
+    out.print(f"[bold]{rep['drill']['title']}[/bold] ({rep['drill']['state']})")
+    out.print(table)
+    for r in rep["responders"]:
+        out.print(f"{r['rank']}. {r['name']}: {r['why']}", markup=False)
+    if html:
+        err.print(f"wrote {html}")
+    raise typer.Exit(0)
+
+
+@drill_app.command("serve")
+def drill_serve(
+    host: Annotated[str, typer.Option(help="Address to serve on (the class network's, for the whole class).")]
+    = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 8080,
+) -> None:
+    """Serve the scoreboard page; it refreshes itself every few seconds during the drill. Ctrl-C ends it."""
+    from . import drill, drillpage
+
+    folder = drill.need()
+    server = drillpage.serve(lambda: drill.report(folder), host, port)
+    out.print(f"scoreboard of drill {drill.read(folder)['name']}: http://{host}:{server.server_address[1]}/ "
+              "(Ctrl-C to stop serving; the drill goes on)")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    raise typer.Exit(0)

@@ -197,11 +197,13 @@ def remediation_state(api: client.ApiClient) -> dict[str, Any]:
     return state
 
 
-def submit(store: str, answer: grading.Answer, learner: str = "learner",
-           db: Path | None = None, say: Say = lambda _: None) -> grading.Result:
-    """Grade the running attempt, record it, clear its faults. The findings are parsed before (no attempt lost)."""
-    run = _need(store)
-    lab = labs.get(run.lab)
+def grade_attempt(store: str, lab: labs.Lab, attempt: attempts.Attempt, answer: grading.Answer,
+                  hints_shown: int = 0) -> grading.Result:
+    """Grade `attempt` (its `user`'s requests since its start) on the store as it is now; change nothing.
+
+    The store's deployments and endpoints, its audit trail and what it emitted
+    during the attempt are read here; the debrief is added.
+    """
     api = _api(store)
     try:
         client.VersionApi(api).get_code(_request_timeout=10)
@@ -209,10 +211,18 @@ def submit(store: str, answer: grading.Answer, learner: str = "learner",
         raise SessionError(f"store {store} does not answer ({type(e).__name__}); bring it back with "
                            f"`edgelab up --store {store}` and submit again (the lab is still running)") from e
     state = remediation_state(api)  # before anything is cleared
-    events = audit.read_node_events(storelib.control_plane(store), since=run.attempt.started_at)
-    emitted = evidence.collect(api, run.attempt.output_since, storelib.NAMESPACES, run.attempt.started_at)  # what the quotes must come from
-    result = grading.grade(lab, run.attempt, events, answer, state, hints_shown=run.hints_shown, emitted=emitted)
-    result = replace(result, debrief=debrief.build(lab, run.attempt, result.witness))
+    events = audit.read_node_events(storelib.control_plane(store), since=attempt.started_at)
+    emitted = evidence.collect(api, attempt.output_since, storelib.NAMESPACES, attempt.started_at)  # what the quotes must come from
+    result = grading.grade(lab, attempt, events, answer, state, hints_shown=hints_shown, emitted=emitted)
+    return replace(result, debrief=debrief.build(lab, attempt, result.witness))
+
+
+def submit(store: str, answer: grading.Answer, learner: str = "learner",
+           db: Path | None = None, say: Say = lambda _: None) -> grading.Result:
+    """Grade the running attempt, record it, clear its faults. The findings are parsed before (no attempt lost)."""
+    run = _need(store)
+    lab = labs.get(run.lab)
+    result = grade_attempt(store, lab, run.attempt, answer, run.hints_shown)
     with progress.Progress(db) as p:
         p.record(learner, result)
     say("restoring the store")
