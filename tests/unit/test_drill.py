@@ -135,7 +135,7 @@ def test_submissions_are_refused_before_the_incident_and_for_strangers(tmp_path:
     from edgelab import grading
 
     _state(tmp_path, monkeypatch)
-    answer = grading.Answer(namespace="pos", workload="pos-backend", pod_state="Running", root_cause="oom-killed",
+    answer = grading.Answer(namespace="pos", workload="pos-backend", pod_state="Running", root_cause="memory-limit-too-low",
                             evidence=())
     with pytest.raises(drill.DrillError, match="not a responder"):
         drill.submit("mallory", answer)
@@ -147,7 +147,7 @@ def test_a_stopped_drill_takes_no_submission(tmp_path: Path, monkeypatch: pytest
     from edgelab import grading
 
     _state(tmp_path, monkeypatch, state="stopped")
-    answer = grading.Answer(namespace="pos", workload="pos-backend", pod_state="Running", root_cause="oom-killed",
+    answer = grading.Answer(namespace="pos", workload="pos-backend", pod_state="Running", root_cause="memory-limit-too-low",
                             evidence=())
     with pytest.raises(drill.DrillError, match="submissions are closed"):
         drill.submit("alice", answer)
