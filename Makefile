@@ -29,7 +29,8 @@ up: setup  ## store STORE on NODES nodes (workloads, audit trail, learner access
 down: $(STAMP)
 	$(BIN)/edgelab down --store $(STORE)
 
-test: setup  ## unit tests and real-cluster tests (what CI runs)
+test: setup  ## unit tests, browser tests and real-cluster tests (what CI runs)
+	./hack/ensure-chromium.sh
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 test-fast: $(STAMP)  ## unit tests only, for local iteration
