@@ -804,8 +804,9 @@ def drill_start(plan: PlanArg, as_json: JsonOpt = False) -> None:
         print(json.dumps(st))
     else:
         _render_status(st)
-        out.print("responders: give each their kubeconfig; they submit with "
-                  "`edgelab drill submit NAME --findings FILE`.\nscoreboard: edgelab drill serve")
+        out.print("Give each responder their kubeconfig and token (`edgelab drill status --json` lists both). "
+                  "They submit through the scoreboard (`edgelab drill serve`: POST /submit with their token), "
+                  "or you do: `edgelab drill submit NAME --findings FILE`.", markup=False)
     raise typer.Exit(0)
 
 
@@ -930,9 +931,12 @@ def drill_serve(
     from . import drill, drillpage
 
     folder = drill.need()
-    server = drillpage.serve(lambda: drill.report(folder), host, port)
-    out.print(f"scoreboard of drill {drill.read(folder)['name']}: http://{host}:{server.server_address[1]}/ "
-              "(Ctrl-C to stop serving; the drill goes on)")
+    server = drillpage.serve(lambda: drill.report_cached(folder), host, port,
+                             submit=lambda token, body: drill.submit_http(folder, token, body))
+    url = f"http://{host}:{server.server_address[1]}"
+    out.print(f"scoreboard of drill {drill.read(folder)['name']}: {url}/ (Ctrl-C to stop serving; the drill goes on)\n"
+              f"responders submit with: curl -H 'Authorization: Bearer TOKEN' --data-binary @findings.yaml "
+              f"{url}/submit", markup=False, soft_wrap=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

@@ -72,14 +72,38 @@ def render(report: dict[str, Any], *, live: bool = False) -> str:
     )
 
 
-def serve(get_report: Callable[[], dict[str, Any]], host: str = "127.0.0.1", port: int = 8080) -> ThreadingHTTPServer:
+MAX_SUBMISSION = 64 * 1024  # bytes: a findings file is a few hundred
+
+
+def serve(get_report: Callable[[], dict[str, Any]], host: str = "127.0.0.1", port: int = 8080,
+          submit: Callable[[str, bytes], tuple[int, dict[str, Any]]] | None = None) -> ThreadingHTTPServer:
     """A server (bound, not yet serving: call `serve_forever`) for the live page and its `report.json`.
 
     `get_report` is called on every request; if it raises, that request gets a 500 with a short text and the
     server carries on (the page keeps showing the last report and says why it is stale).
+
+    With `submit`, `POST /submit` takes a responder's findings (the body, YAML or JSON) with their token
+    (`Authorization: Bearer TOKEN`): `submit(token, body)` returns the HTTP status and a JSON answer.
     """
 
     class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            if urlsplit(self.path).path != "/submit" or submit is None:
+                self._send(HTTPStatus.NOT_FOUND, "text/plain", b"not found: findings go to POST /submit\n")
+                return
+            auth = self.headers.get("Authorization", "")
+            token = auth[len("Bearer "):].strip() if auth.startswith("Bearer ") else ""
+            length = int(self.headers.get("Content-Length") or 0)
+            if length > MAX_SUBMISSION:
+                self._send(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "text/plain", b"findings are at most 64 KiB\n")
+                return
+            try:
+                status, answer = submit(token, self.rfile.read(length))
+            except Exception as exc:  # noqa: BLE001 - one bad submission must not stop the page
+                self.log_error("could not grade a submission: %s", exc)
+                status, answer = 500, {"error": f"could not grade the submission: {exc}"}
+            self._send(HTTPStatus(status), "application/json", json.dumps(answer, default=str).encode("utf-8"))
+
         def do_GET(self) -> None:
             path = urlsplit(self.path).path
             if path not in ("/", "/report.json"):

@@ -164,3 +164,46 @@ def test_cli_check_and_no_drill(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     assert none.exit_code == 1 and "no drill has been started" in none.output
     start = runner.invoke(app, ["drill", "start", str(write(tmp_path, {**GOOD, "kind": "Lab"}))])
     assert start.exit_code == 1 and "kind" in start.output
+
+
+def test_submissions_over_http_need_the_responders_token(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = _state(tmp_path, monkeypatch, responders=[{"name": "alice", "store": "4601", "kubeconfig": "k",
+                                                        "token": "s3cret-token"}])
+    assert drill.submit_http(folder, "", b"x")[0] == 401
+    assert drill.submit_http(folder, "guess", b"x")[0] == 401
+    status, answer = drill.submit_http(folder, "s3cret-token", b"namespace: [unclosed")
+    assert status == 400 and "error" in answer
+    good = yaml.safe_dump({"namespace": "pos", "workload": "pos-backend", "pod_state": "Running",
+                           "root_cause": "memory-limit-too-low", "evidence": ["x"]}).encode()
+    status, answer = drill.submit_http(folder, "s3cret-token", good)
+    assert status == 409 and "no graded incident has begun" in answer["error"]
+
+
+def test_the_page_server_takes_submissions_by_post() -> None:
+    import threading
+    import urllib.error
+    import urllib.request
+
+    from edgelab import drillpage
+
+    seen: list[tuple[str, bytes]] = []
+
+    def submit(token: str, body: bytes) -> tuple[int, dict]:
+        seen.append((token, body))
+        return (200, {"passed": True}) if token == "t" else (401, {"error": "unknown token"})
+
+    server = drillpage.serve(lambda: {}, "127.0.0.1", 0, submit=submit)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/submit"
+    try:
+        req = urllib.request.Request(url, data=b"namespace: pos\n", headers={"Authorization": "Bearer t"})
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            assert resp.status == 200 and json.loads(resp.read()) == {"passed": True}
+        req = urllib.request.Request(url, data=b"x", headers={"Authorization": "Bearer nope"})
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(req, timeout=10)
+        assert err.value.code == 401
+        assert seen == [("t", b"namespace: pos\n"), ("nope", b"x")]
+    finally:
+        server.shutdown()
+        server.server_close()
