@@ -78,6 +78,30 @@ def incident(folder: Path, store: str) -> dict[str, Any]:
     return poll(f"the incident on store {store} to begin", begun, 420, interval=2)
 
 
+def through_the_page(token: str, findings: bytes) -> tuple[int, dict[str, Any]]:
+    """POST the findings to a real `edgelab drill serve`, as a responder's curl would."""
+    import urllib.error
+    import urllib.request
+
+    exe = Path(sys.executable).with_name("edgelab")
+    proc = subprocess.Popen([str(exe), "drill", "serve", "--port", "0"], stdout=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "300"})
+    try:
+        assert proc.stdout is not None
+        url = re.search(r"(http://\S+?)/ ", proc.stdout.readline())
+        assert url, "drill serve says where it serves"
+        req = urllib.request.Request(url.group(1) + "/submit", data=findings,
+                                     headers={"Authorization": f"Bearer {token}"})
+        try:
+            with urllib.request.urlopen(req, timeout=300) as resp:
+                return resp.status, json.loads(resp.read())
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read())
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
 @pytest.fixture(scope="module")
 def ran_drill(store1: str, class_store: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     if (old := drill.current()) is not None and drill.read(old)["state"] == "running":
@@ -145,8 +169,8 @@ def ran_drill(store1: str, class_store: Any, tmp_path_factory: pytest.TempPathFa
     wrong = work / "slow.yaml"
     wrong.write_text(yaml.safe_dump({"namespace": "pos", "workload": "pos-backend", "pod_state": "OOMKilled",
                                      "root_cause": "memory-limit-too-low", "evidence": ["pos-backend restarted"]}))
-    sub = edgelab("drill", "submit", "slow", "--findings", str(wrong), "--json")
-    assert sub.returncode == 1, sub.stdout[-3000:] + sub.stderr[-3000:]
+    status, answer = through_the_page(people["slow"]["token"], wrong.read_bytes())  # from their own machine
+    assert status == 200 and answer["responder"] == "slow" and answer["passed"] is False, answer
 
     report = edgelab("drill", "report", "--json", "--html", str(work / "scoreboard.html"))
     assert report.returncode == 0, report.stderr[-3000:]
