@@ -184,10 +184,15 @@ def test_the_cli_refuses_hostile_names(drill: Drill, name: str) -> None:
 
 @pytest.mark.e2e
 @pytest.mark.timeout(600)
-def test_removing_a_responder_takes_their_access_away(drill: Drill) -> None:
-    """Last in the module: alice is gone afterwards."""
+def test_removing_a_responder_takes_their_access_away(drill: Drill, tmp_path: Path) -> None:
+    """Last in the module: alice is gone afterwards. She keeps a copy of her kubeconfig, as anyone handed one
+    would: `remove` deletes the store's copy, and her certificate cannot be revoked."""
+    kept = tmp_path / "alice.kubeconfig"
+    kept.write_text(drill.kubeconfigs["alice"].read_text())
     said = cli("responder", "remove", "alice", "--store", drill.cs.store)
     assert "removed responder alice" in said
+    assert not drill.kubeconfigs["alice"].exists()
+    drill.kubeconfigs["alice"] = kept
 
     def refused() -> str | Unmet:
         proc = drill.as_("alice", "get", "pods", "-n", "pos")
@@ -201,7 +206,6 @@ def test_removing_a_responder_takes_their_access_away(drill: Drill) -> None:
     assert "pos-frontend" in drill.allowed("bob", "get", "pods", "-n", "pos")
     left = drill.admin("get", "clusterrolebindings,rolebindings", "-A", "-l", f"{responders.LABEL}=alice", "-o", "name")
     assert left.stdout.strip() == ""
-    assert not drill.kubeconfigs["alice"].exists()
     assert [r["name"] for r in cli("responder", "list", "--store", drill.cs.store, "--json")] == ["bob"]
 
     def audited() -> list[dict[str, Any]] | Unmet:
