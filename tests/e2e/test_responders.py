@@ -96,6 +96,20 @@ def test_status_names_the_server_on_the_class_address_and_the_responders(drill: 
 
 @pytest.mark.e2e
 @pytest.mark.timeout(600)
+def test_the_address_is_fixed_for_the_stores_life(drill: Drill) -> None:
+    moved = runner.invoke(app, ["up", "--store", drill.cs.store, "--nodes", "1", "--listen", "127.0.0.1"])
+    assert moved.exit_code == 1, moved.output
+    said = " ".join(moved.output.split())
+    assert f"already answers on {drill.cs.address}" in said and f"edgelab down --store {drill.cs.store}" in said
+    # `up` again without --listen converges the store and keeps its address
+    again = cli("up", "--store", drill.cs.store, "--nodes", "1", "--json")
+    assert again["healthy"] and again["listen"] == drill.cs.address
+    assert again["server"].startswith(f"https://{drill.cs.address}:")
+    assert "pos-frontend" in drill.allowed("alice", "get", "pods", "-n", "pos")
+
+
+@pytest.mark.e2e
+@pytest.mark.timeout(600)
 def test_a_responder_works_from_another_machine_of_the_class(drill: Drill) -> None:
     # the other machine reaches this one's class address and nothing else
     assert drill.cs.in_class("ip", "route", "get", "192.0.2.1").returncode != 0
