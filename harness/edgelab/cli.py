@@ -277,19 +277,25 @@ def up(
     profile: Annotated[str | None, typer.Option(help="Hardware profile (manifests/profiles.yaml).")] = None,
     retain: Annotated[bool, typer.Option(help="Keep a store whose first set-up failed, for debugging.")] = False,
     offline: OfflineOpt = None,
+    listen: Annotated[str | None, typer.Option(
+        metavar="ADDR", help="An IP address of this machine on the class network where the store's API server "
+                             "answers (kubeconfigs then point at https://ADDR:PORT). Default: 127.0.0.1, this "
+                             "machine only; an existing store keeps its own.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Bring up store STORE: cluster, workloads, audit trail, learner access. Re-running converges.
 
-    Example: edgelab up --store 4523 --nodes 3
+    Example: edgelab up --store 4523 --nodes 3 | edgelab up --store 4523 --listen 192.168.1.20
     """
     from . import store as storelib
 
     progress = _Progress(as_json)
     try:
         storelib.validate_store_id(store)
+        if listen is not None:
+            storelib.check_listen(listen)
         artifacts = machine.setup(offline=offline, report=progress.step, redecide=offline is not None)
-        st = storelib.up(store, nodes, profile, artifacts, say=progress.say, retain=retain)
+        st = storelib.up(store, nodes, profile, artifacts, say=progress.say, retain=retain, listen=listen)
     except KeyboardInterrupt:
         err.print("interrupted: nothing half-made was kept; run the same command again")
         raise typer.Exit(130) from None
@@ -297,7 +303,7 @@ def up(
     if as_json:
         print(json.dumps({**asdict(st), "healthy": st.healthy, "learner_kubeconfig": str(p.learner_kubeconfig)}))
     else:
-        out.print(f"store [bold]{store}[/bold] is up and healthy ({nodes} node(s)).\n"
+        out.print(f"store [bold]{store}[/bold] is up and healthy ({nodes} node(s)), API server {st.server}.\n"
                   f"  learner shell:   edgelab shell --store {store}\n"
                   f"  or:              export KUBECONFIG={p.learner_kubeconfig}\n"
                   f"  status:          edgelab status --store {store}")
@@ -333,15 +339,82 @@ def status(
             out.print("no stores are up (edgelab up --store 4523)")
         for r in results:
             head = "[green]healthy[/green]" if r.healthy else "[red]unhealthy[/red]"
-            out.print(f"store [bold]{r.store}[/bold]: {head}")
+            out.print(f"store [bold]{r.store}[/bold]: {head}" + (f", API server {r.server}" if r.server else ""))
             for n in r.nodes:
                 out.print(f"  node {n['name']:28} {'Ready' if n['ready'] else 'NotReady'}")
             for ns, rows in r.deployments.items():
                 for d in rows:
                     out.print(f"  {ns + '/' + d['name']:34} READY {d['ready']}/{d['replicas']}")
+            for rsp in r.responders:
+                out.print(f"  responder {rsp['name']:20} {rsp['kubeconfig']}", highlight=False)
             for u in r.unhealthy:
                 out.print(f"  [red]![/red] {u}")
     raise typer.Exit(0 if all(r.healthy for r in results) else 1)
+
+
+# --- responders (instructor drills) -----------------------------------------------
+
+responder_app = _Typer(help="Instructors: personal identities for a drill's responders, each with the learner's "
+                            "rights under their own user name (the audit trail tells them apart); `remove` takes "
+                            "the access away.", no_args_is_help=True)
+app.add_typer(responder_app, name="responder")
+
+ResponderArg = Annotated[str, typer.Argument(metavar="NAME", help="1-30 lower-case letters, digits or '-', "
+                                                                 "starting with a letter, e.g. alice.")]
+
+
+@responder_app.command("add")
+def responder_add(
+    name: ResponderArg,
+    store: StoreOpt,
+    out_file: Annotated[Path | None, typer.Option("--out", metavar="FILE", help="Write the kubeconfig here "
+                                                  "(mode 0600) instead of the store's state folder.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Issue responder NAME a certificate with the learner's rights and write their kubeconfig.
+
+    An existing NAME gets a new certificate (the old one keeps working until it expires).
+
+    Example: edgelab responder add alice --store 4523 --out alice.kubeconfig
+    """
+    from . import responders
+
+    r = responders.add(store, name, out_file)
+    if as_json:
+        print(json.dumps({**r.to_json(), "reissued": r.reissued}))
+    else:
+        verb = "re-issued a new certificate for" if r.reissued else "added"
+        out.print(f"{verb} responder [bold]{r.name}[/bold] on store {store}\n"
+                  f"  their kubeconfig: {r.kubeconfig}\n"
+                  f"  try:              kubectl --kubeconfig {r.kubeconfig} get pods -n pos\n"
+                  f"  take it away:     edgelab responder remove {r.name} --store {store}", highlight=False)
+    raise typer.Exit(0)
+
+
+@responder_app.command("list")
+def responder_list(store: StoreOpt, as_json: JsonOpt = False) -> None:
+    """The responders of store STORE: name, when issued, kubeconfig."""
+    from . import responders
+
+    found = responders.list_(store)
+    if as_json:
+        print(json.dumps([r.to_json() for r in found]))
+        raise typer.Exit(0)
+    if not found:
+        out.print(f"store {store} has no responders (edgelab responder add NAME --store {store})")
+    for r in found:
+        out.print(f"{r.name:24} {r.created_at:%Y-%m-%d %H:%M} UTC  {r.kubeconfig}", highlight=False)
+    raise typer.Exit(0)
+
+
+@responder_app.command("remove")
+def responder_remove(name: ResponderArg, store: StoreOpt) -> None:
+    """Take responder NAME's access away: their requests are refused from now on (their bindings are deleted)."""
+    from . import responders
+
+    r = responders.remove(store, name)
+    out.print(f"removed responder {r.name} from store {store}: their requests are refused from now on", highlight=False)
+    raise typer.Exit(0)
 
 
 @app.command()

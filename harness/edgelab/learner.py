@@ -48,9 +48,9 @@ EXPIRATION = timedelta(days=7)
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9:._@-]*$")
 
 
-def csr_name(user: str) -> str:
-    """The CertificateSigningRequest object issued for `user`."""
-    return "edgelab-learner-" + re.sub(r"[^a-z0-9.-]+", "-", user.lower()).strip("-.")
+def csr_name(user: str, role: str = "learner") -> str:
+    """The CertificateSigningRequest object issued for `user` as `role` (learner, responder)."""
+    return f"edgelab-{role}-" + re.sub(r"[^a-z0-9.-]+", "-", user.lower()).strip("-.")
 
 
 def apply_rbac(kubectl: Path, admin_kubeconfig: Path) -> None:
@@ -113,11 +113,24 @@ def issue_learner(kubectl: Path, admin_kubeconfig: Path, out_kubeconfig: Path, u
     the previous CSR and certificate (an older kubeconfig keeps working until
     its certificate expires). The roles come from `apply_rbac`.
     """
+    return issue_client(kubectl, admin_kubeconfig, out_kubeconfig, user, group, role="learner",
+                        expiration=expiration, timeout=timeout)
+
+
+def issue_client(kubectl: Path, admin_kubeconfig: Path, out_kubeconfig: Path, user: str, group: str, *,
+                 role: str = "learner", expiration: timedelta = EXPIRATION, timeout: float = 60) -> Path:
+    """A client certificate for `user` (CN) in `group` (O) through the CSR API, as a kubeconfig; return its path.
+
+    `role` names the CSR (`edgelab-<role>-<user>`) and labels it
+    (`app.kubernetes.io/component: <role>-access`): the learner and each
+    responder (responders.py) have their own. Rights come from bindings made
+    elsewhere; a certificate cannot be revoked, only its bindings removed.
+    """
     for value, what in ((user, "user"), (group, "group")):
         if not _NAME.match(value):
-            raise ClusterError(f"failed to issue the learner: {what} {value!r} must match {_NAME.pattern}")
+            raise ClusterError(f"failed to issue the {role}: {what} {value!r} must match {_NAME.pattern}")
     k = Kubectl(kubectl, admin_kubeconfig)
-    name = csr_name(user)
+    name = csr_name(user, role)
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         key, csr = _key_and_csr(user, group, workdir)
@@ -125,7 +138,7 @@ def issue_learner(kubectl: Path, admin_kubeconfig: Path, out_kubeconfig: Path, u
             "apiVersion": "certificates.k8s.io/v1",
             "kind": "CertificateSigningRequest",
             "metadata": {"name": name, "labels": {"app.kubernetes.io/part-of": "edgelab",
-                                                  "app.kubernetes.io/component": "learner-access"}},
+                                                  "app.kubernetes.io/component": f"{role}-access"}},
             "spec": {
                 "request": base64.b64encode(csr).decode(),
                 "signerName": SIGNER,
@@ -145,11 +158,11 @@ def issue_learner(kubectl: Path, admin_kubeconfig: Path, out_kubeconfig: Path, u
         got = json.loads(k("get", "certificatesigningrequest", name, "-o", "json").stdout)
         for cond in got.get("status", {}).get("conditions") or []:
             if cond.get("type") in ("Denied", "Failed") and cond.get("status") == "True":
-                raise ClusterError(f"failed to issue the learner: CSR {name} {cond['type']}: {cond.get('message', '')}")
+                raise ClusterError(f"failed to issue the {role}: CSR {name} {cond['type']}: {cond.get('message', '')}")
         cert = got.get("status", {}).get("certificate", "")
         return bool(cert)
 
-    k.poll(f"the learner's certificate (CSR {name})", signed, timeout)
+    k.poll(f"the {role}'s certificate (CSR {name})", signed, timeout)
     config = {
         "apiVersion": "v1",
         "kind": "Config",

@@ -8,9 +8,12 @@ existing store only re-checks; a failed first `up` deletes what it made.
 
 from __future__ import annotations
 
+import ipaddress
+import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import time
 from collections.abc import Callable
@@ -31,6 +34,8 @@ REPO = Path(__file__).resolve().parents[2]
 STORE_MANIFESTS = REPO / "manifests" / "store"
 PROFILES = REPO / "manifests" / "profiles.yaml"
 NAMESPACES = ("pos", "payment", "order", "observability")
+# Where a store's API server answers unless `up --listen` says otherwise (kind's own default).
+DEFAULT_LISTEN = "127.0.0.1"
 
 Say = Callable[[str], None]
 
@@ -105,6 +110,59 @@ def paths(store: str) -> StorePaths:
     return StorePaths(root, root / "admin.kubeconfig", root / "learner.kubeconfig", root / "audit")
 
 
+def check_listen(address: str) -> str:
+    """The address, normalised, if the API server can answer there; StoreError with the reason otherwise.
+
+    It must be an IP address of this machine (kind binds the API server's
+    port there and names it in the serving certificate). Checked by binding
+    a socket to it, which works the same on Linux and macOS.
+    """
+    try:
+        ip = ipaddress.ip_address(address.strip())
+    except ValueError:
+        raise StoreError(f"--listen {address!r} is not an IP address; give this machine's address on the class "
+                         "network (e.g. 192.168.1.20; `ip -br addr` lists them), not a host name") from None
+    if ip.is_unspecified or ip.is_multicast:
+        raise StoreError(f"--listen {ip} is not one address of this machine; give the one the class network reaches "
+                         f"(`ip -br addr` lists them)")
+    with socket.socket(socket.AF_INET6 if ip.version == 6 else socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((str(ip), 0))
+        except OSError as e:
+            raise StoreError(f"--listen {ip}: this machine has no such address ({e.strerror}); give one of its own "
+                             f"addresses on the class network (`ip -br addr` lists them)") from None
+    return str(ip)
+
+
+def _store_record(store: str) -> Path:
+    return state_dir(store) / "store.json"
+
+
+def listen_address(store: str) -> str:
+    """The address store `store`'s API server answers on, as `up` recorded it (stores made before it: 127.0.0.1)."""
+    try:
+        return str(json.loads(_store_record(store).read_text()).get("listen") or DEFAULT_LISTEN)
+    except FileNotFoundError:
+        return DEFAULT_LISTEN
+
+
+def _record_listen(store: str, address: str) -> None:
+    path = _store_record(store)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps({"listen": address}) + "\n")
+    os.replace(tmp, path)
+
+
+def server_url(store: str) -> str:
+    """The API server URL of the store's admin kubeconfig (what every kubeconfig of the store points at); '' if none."""
+    try:
+        config = yaml.safe_load(paths(store).admin_kubeconfig.read_text())
+        return str(config["clusters"][0]["cluster"]["server"])
+    except (OSError, KeyError, IndexError, TypeError, yaml.YAMLError):
+        return ""
+
+
 def host_resources() -> tuple[int, int]:
     """(cpus, memory bytes) of the Docker engine, what kubelets report without help.
 
@@ -135,8 +193,10 @@ def hardware_patch(prof: Profile) -> str:
     })
 
 
-def kind_config(store: str, nodes: int, prof: Profile, p: StorePaths) -> dict[str, Any]:
+def kind_config(store: str, nodes: int, prof: Profile, p: StorePaths, listen: str = DEFAULT_LISTEN) -> dict[str, Any]:
     config = cluster.kind_config(nodes - 1)
+    # kind publishes the API server's port on this address and adds it to the serving certificate's SANs
+    config["networking"]["apiServerAddress"] = listen
     config.setdefault("kubeadmConfigPatches", []).append(hardware_patch(prof))
     return audit.add_to_kind_config(config, p.audit_dir)
 
@@ -149,12 +209,13 @@ def store_images() -> list[str]:
     return sorted(images | set(catalogue.load().release_images()) | {pins.load().fault_operator_image})
 
 
-def spec(store: str, nodes: int, prof: Profile, artifacts: Artifacts) -> cluster.ClusterSpec:
+def spec(store: str, nodes: int, prof: Profile, artifacts: Artifacts, listen: str = DEFAULT_LISTEN
+         ) -> cluster.ClusterSpec:
     p = paths(store)
     return cluster.ClusterSpec(
         name=cluster_name(store), workers=nodes - 1, node_image=artifacts.node_image, kind=artifacts.kind,
         kubectl=artifacts.kubectl, kubeconfig=p.admin_kubeconfig,
-        load_images=tuple(store_images()), config=kind_config(store, nodes, prof, p),
+        load_images=tuple(store_images()), config=kind_config(store, nodes, prof, p, listen),
         registry_mirror=None if artifacts.offline else artifacts.registry_mirror,
     )
 
@@ -235,6 +296,9 @@ class StoreStatus:
     nodes: list[dict[str, Any]] = field(default_factory=list)
     deployments: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     unhealthy: list[str] = field(default_factory=list)
+    listen: str = DEFAULT_LISTEN  # the address of this machine the API server answers on
+    server: str = ""  # https://ADDRESS:PORT, what the admin's, the learner's and each responder's kubeconfig use
+    responders: list[dict[str, Any]] = field(default_factory=list)  # responders.Responder.to_json() of each
 
     @property
     def healthy(self) -> bool:
@@ -270,7 +334,10 @@ def status(store: str) -> StoreStatus:
         raise ClusterError(f"cannot read store {store}'s state ({type(e).__name__}: {str(e)[:200]}); "
                            f"is it up? `edgelab up --store {store}` brings it back") from e
 
-    st = StoreStatus(store, True)
+    from . import responders
+
+    st = StoreStatus(store, True, listen=listen_address(store), server=server_url(store),
+                     responders=[r.to_json() for r in responders.list_(store)])
     for n in nodes:
         ready = next((c["status"] for c in n["status"]["conditions"] if c["type"] == "Ready"), "Unknown")
         st.nodes.append({"name": n["metadata"]["name"], "ready": ready == "True"})
@@ -351,10 +418,13 @@ def exec_in(core: k8s.CoreV1Api, namespace: str, pod: str, command: list[str], t
 
 
 def up(store: str, nodes: int, profile_name: str | None, artifacts: Artifacts, say: Say = lambda _: None,
-       retain: bool = False) -> StoreStatus:
+       retain: bool = False, listen: str | None = None) -> StoreStatus:
+    """Bring the store up (or converge it). `listen`: the address of this machine its API server answers on;
+    None keeps an existing store's and is 127.0.0.1 for a new one."""
     prof = profile(profile_name)
     if not 1 <= nodes <= 3:
         raise StoreError(f"a store has 1 to 3 nodes; {nodes} asked")
+    address = check_listen(listen) if listen is not None else None
     check_fits(prof, nodes)
     p = paths(store)
     p.root.mkdir(parents=True, exist_ok=True)
@@ -366,6 +436,15 @@ def up(store: str, nodes: int, profile_name: str | None, artifacts: Artifacts, s
         if have != nodes:
             raise StoreError(f"store {store} already runs with {have} node(s); `edgelab down --store {store}` first "
                              f"to change it to {nodes}")
+        answers_on = listen_address(store)
+        if address is not None and address != answers_on:
+            raise StoreError(f"store {store} already answers on {answers_on}; its address is fixed when it is made: "
+                             f"`edgelab down --store {store}` first to move it to {address} (or run `up` without "
+                             "--listen to keep it)")
+        address = answers_on
+    address = address or DEFAULT_LISTEN
+    _record_listen(store, address)
+    s = spec(store, nodes, prof, artifacts, address)
     def hardware_and_workloads(k: cluster.Kubectl) -> None:
         cap_nodes(s.name, prof, say)
         deploy(k, say)

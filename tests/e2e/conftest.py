@@ -180,3 +180,88 @@ def store1() -> Iterator[str]:
     assert not storelib.paths(store).root.exists(), "`down` left the store's state"
     after = runner.invoke(app, ["status", "--store", store, "--json"])
     assert after.exit_code == 1 and not json.loads(after.stdout)[0]["exists"], after.stdout
+
+
+# --- a store on the class network (instructor drills) ------------------------------------------------
+
+
+@dataclass
+class ClassStore:
+    """A 1-node store whose API server answers on `address`, and "another machine on the class network": the
+    network namespace `netns`, reaching this machine only through a veth pair, as `peer`."""
+
+    store: str
+    address: str  # this machine's end of the veth pair: the store's `up --listen`
+    peer: str  # the other machine's address
+    netns: str
+    artifacts: Artifacts
+
+    def in_class(self, *cmd: str, timeout: float = 60, input_text: str | None = None
+                 ) -> subprocess.CompletedProcess[str]:
+        """Run `cmd` on the other machine (inside the network namespace)."""
+        return subprocess.run(["ip", "netns", "exec", self.netns, *cmd], capture_output=True, text=True,
+                              timeout=timeout, check=False, input=input_text)
+
+    def kubectl_in_class(self, kubeconfig: Path, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        """Our kubectl run on the other machine with `kubeconfig` (TLS verified against the store's CA)."""
+        return self.in_class(str(self.artifacts.kubectl), "--kubeconfig", str(kubeconfig), *args, timeout=timeout)
+
+
+def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(["ip", *args], capture_output=True, text=True, timeout=30, check=False)
+    if check and proc.returncode != 0:
+        raise RuntimeError(f"`ip {' '.join(args)}` failed: {proc.stderr.strip()} (needs root and iproute2)")
+    return proc
+
+
+def _remove_class_network(netns: str, host_if: str) -> None:
+    """Safe to repeat: deleting the namespace deletes its end of the pair, and with it ours."""
+    _ip("netns", "delete", netns, check=False)
+    _ip("link", "delete", host_if, check=False)
+
+
+@pytest.fixture(scope="session")
+def class_store() -> Iterator[ClassStore]:
+    """A real 1-node store (id from EDGELAB_CLASS_STORE, default 9120) made with `edgelab up --listen` on this
+    machine's end of a veth pair whose other end is in a network namespace: the class's other machine.
+
+    The pair's /30 (10.213.<id % 256>.0/30: .1 here, .2 there) is private and on this machine only; the
+    namespace gets no default route, so nothing from it can go anywhere but to this machine's .1, and no
+    iptables rule is added. Store, namespace and pair are removed at the end, also when something fails.
+    """
+    import os
+
+    from typer.testing import CliRunner
+
+    from edgelab import store as storelib
+    from edgelab.cli import app
+
+    store = os.environ.get("EDGELAB_CLASS_STORE", "9120")
+    net = f"10.213.{int(store) % 256}"
+    cs = ClassStore(store, f"{net}.1", f"{net}.2", f"edgelab-class-{store}", setup(report=_progress))
+    host_if, peer_if = f"elc{store}h", f"elc{store}p"
+    runner = CliRunner()
+    runner.invoke(app, ["down", "--store", store])  # a store left by an interrupted run
+    _remove_class_network(cs.netns, host_if)
+    try:
+        _ip("netns", "add", cs.netns)
+        _ip("link", "add", host_if, "type", "veth", "peer", "name", peer_if, "netns", cs.netns)
+        _ip("addr", "add", f"{cs.address}/30", "dev", host_if)
+        _ip("link", "set", host_if, "up")
+        _ip("-n", cs.netns, "link", "set", "lo", "up")
+        _ip("-n", cs.netns, "addr", "add", f"{cs.peer}/30", "dev", peer_if)
+        _ip("-n", cs.netns, "link", "set", peer_if, "up")
+        routes = _ip("-n", cs.netns, "-4", "route", "show").stdout.strip().splitlines()
+        assert routes == [f"{net}.0/30 dev {peer_if} proto kernel scope link src {cs.peer}"], routes
+        print(f"[edgelab] store {store} on {cs.address}, class machine {cs.peer} in netns {cs.netns}",
+              file=sys.__stderr__, flush=True)
+        made = runner.invoke(app, ["up", "--store", store, "--nodes", "1", "--listen", cs.address, "--json"])
+        assert made.exit_code == 0, f"`up --listen {cs.address}` failed: {made.output[-3000:]}"
+        yield cs
+    finally:
+        gone = runner.invoke(app, ["down", "--store", store])
+        _remove_class_network(cs.netns, host_if)
+    assert gone.exit_code == 0, gone.output
+    assert storelib.node_containers(storelib.cluster_name(store)) == [], "`down` left node containers"
+    assert cs.netns not in _ip("netns", "list").stdout, "the class machine's namespace is left"
+    assert _ip("link", "show", host_if, check=False).returncode != 0, "the veth pair is left"
