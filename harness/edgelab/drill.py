@@ -40,7 +40,6 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -300,8 +299,7 @@ def start(plan_path: Path, artifacts: Any, say: Say = lambda _: None) -> Path:
             say(f"store {s.id}: up and healthy with {s.nodes} node(s): reusing it")
             continue
         say(f"store {s.id}: bringing it up ({s.nodes} node(s))")
-        kw = {"listen": s.listen} if s.listen else {}
-        storelib.up(s.id, s.nodes, s.profile, artifacts, say=_on(say, s.id), **kw)
+        storelib.up(s.id, s.nodes, s.profile, artifacts, say=_on(say, s.id), listen=s.listen)
     people = []
     for r in plan.responders:
         say(f"issuing {r.name}'s identity on store {r.store}")
@@ -327,7 +325,7 @@ def start(plan_path: Path, artifacts: Any, say: Say = lambda _: None) -> Path:
         "name": plan.name, "title": plan.title, "plan": str(Path(plan_path).resolve()), "state": "running",
         "started_at": _iso(started), "ended_at": None,
         "duration_s": seconds(plan.duration) if plan.duration else None,
-        "stores": [{"id": s.id, "nodes": s.nodes, "server": _server(s.id)} for s in plan.stores],
+        "stores": [{"id": s.id, "nodes": s.nodes, "server": storelib.server_url(s.id)} for s in plan.stores],
         "responders": people, "incidents": incidents, "submissions": [], "hints": [], "clock": None,
     }
     _write(folder, state)
@@ -348,19 +346,11 @@ def _reusable(s: PlanStore) -> bool:
     if have != s.nodes:
         raise DrillError(f"store {s.id} is up with {have} node(s); the plan wants {s.nodes}: "
                          f"`edgelab down --store {s.id}` first, or change the plan")
-    host = urlsplit(_server(s.id)).hostname or ""
+    host = storelib.listen_address(s.id)
     if s.listen and host != s.listen:
         raise DrillError(f"store {s.id} is up answering on {host}; the plan wants {s.listen}: "
                          f"`edgelab down --store {s.id}` first, or change the plan")
     return st.healthy
-
-
-def _server(store: str) -> str:
-    try:
-        cfg = yaml.safe_load(storelib.paths(store).admin_kubeconfig.read_text())
-        return str(cfg["clusters"][0]["cluster"]["server"])
-    except (OSError, KeyError, IndexError, TypeError):
-        return ""
 
 
 # --- the clock --------------------------------------------------------------------------------------------------
