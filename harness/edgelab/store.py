@@ -24,7 +24,7 @@ import yaml
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 
-from . import audit, cluster, engine, faults, learner, pins
+from . import audit, capacity, cluster, engine, faults, learner, pins
 from .errors import ClusterError, EdgelabError
 from .machine import Artifacts
 
@@ -115,14 +115,37 @@ def host_resources() -> tuple[int, int]:
     return st.cpus or 1, st.memory_bytes
 
 
-def check_fits(prof: Profile, nodes: int) -> None:
-    """Refuse, with the reason, a store whose box is bigger than what Docker has."""
+def node_need() -> capacity.NodeNeed:
+    """What a node of a new store uses at its peak, as measured (manifests/profiles.yaml `node_use`)."""
+    raw = yaml.safe_load(PROFILES.read_text())["node_use"]
+    return capacity.NodeNeed(_bytes(raw["one_node"]), _bytes(raw["control_plane"]), _bytes(raw["worker"]),
+                             str(raw["measured"]))
+
+
+def check_fits(prof: Profile, nodes: int, store: str | None = None,
+               running: list[capacity.NodeUse] | None = None) -> None:
+    """Refuse, with the reason and what to do, a store whose box is bigger than what Docker has, or one
+    that would not fit beside the kind nodes already running (`running`; read from Docker when None).
+    A store that already runs needs nothing more: `up` on it only re-checks."""
     cpus, mem = host_resources()
     if mem and mem < prof.memory_bytes:
         raise StoreError(
             f"Docker has {mem / (1 << 30):.1f} GiB of memory, and one node of profile {prof.name} is "
             f"{prof.memory_bytes / (1 << 30):.1f} GiB: give Docker more memory (Docker Desktop or colima: its "
             "resources settings) or choose a smaller --profile")
+    if running is None:
+        running = capacity.running_nodes()
+    if store is not None and any(n.cluster == cluster_name(store) for n in running):
+        return
+    need = node_need()
+    verdict = capacity.fit(running, mem, need.store(nodes, prof.memory_bytes))
+    if not verdict.fits:
+        what = f"store {store}" if store else "the store"
+        smaller = " or with fewer nodes (--nodes 1)" if nodes > 1 else ""
+        raise StoreError(
+            f"{verdict.reason(f'{what} ({nodes} node(s), {prof.name})')} (per-node figures measured "
+            f"{need.measured}). Bring a store down first (`edgelab down --store N`; `edgelab status` lists "
+            f"them), run this one later{smaller}, or give Docker more memory.")
 
 
 def hardware_patch(prof: Profile) -> str:
@@ -392,7 +415,7 @@ def up(store: str, nodes: int, profile_name: str | None, artifacts: Artifacts, s
     prof = profile(profile_name)
     if not 1 <= nodes <= 3:
         raise StoreError(f"a store has 1 to 3 nodes; {nodes} asked")
-    check_fits(prof, nodes)
+    check_fits(prof, nodes, store)
     p = paths(store)
     p.root.mkdir(parents=True, exist_ok=True)
     audit.prepare_host_dir(p.audit_dir)
