@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -103,3 +104,24 @@ def test_up_on_a_store_that_already_runs_is_not_refused(monkeypatch: pytest.Monk
     storelib.check_fits(storelib.profile("edge-small"), 1, "9131", running=full)  # converging, nothing new
     with pytest.raises(storelib.StoreError, match="short"):
         storelib.check_fits(storelib.profile("edge-small"), 1, "9132", running=full)
+
+
+def test_the_cli_refuses_with_the_reason_before_making_anything(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from edgelab import cli, cluster
+
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
+    fake_engine(monkeypatch, 8)
+    monkeypatch.setattr(cli.machine, "setup", lambda **_: object())
+    monkeypatch.setattr(capacity, "running_nodes", lambda: ONE + THREE + [node("store-9102", "control-plane", 1500)])
+
+    def must_not_run(*_: object, **__: object) -> None:
+        raise AssertionError("a store that does not fit was created")
+
+    monkeypatch.setattr(cluster, "create", must_not_run)
+    result = CliRunner().invoke(cli.app, ["up", "--store", "9131", "--nodes", "3"])
+    assert result.exit_code == 1, result.output
+    said = " ".join(result.stderr.split())
+    assert "store 9131 (3 node(s), edge-small) needs about" in said and "edgelab down --store N" in said, said
+    assert "Traceback" not in result.output and not (tmp_path / "edgelab").exists()
