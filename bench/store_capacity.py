@@ -101,7 +101,7 @@ def main() -> int:
     for name, c in clusters.items():
         print(f"store/cluster {name}: {c['nodes']:.0f} node(s), {c['memory_mib_peak']:.0f} MiB at peak, "
               f"{c['cpu_percent_mean']}% of a core on average")
-    print(f"running now: {report['running_mib']} MiB in {len(clusters)} cluster(s)")
+    print(f"running now (last sample): {report['running_mib']} MiB in {len({n.cluster for n in latest})} cluster(s)")
     print(f"a new {prof.name} store needs {round(one / MiB)} MiB (1 node) or {round(three / MiB)} MiB (3 nodes), "
           f"measured {need.measured}")
     print(f"more that fit by memory: {report['more_fit']['one_node']} one-node or "
