@@ -77,8 +77,10 @@ class Kubectl:
     def __init__(self, binary: Path, kubeconfig: Path) -> None:
         self.binary, self.kubeconfig = binary, kubeconfig
 
-    def __call__(self, *args: str, timeout: float = 300, check: bool = True) -> subprocess.CompletedProcess[str]:
-        return _run([self.binary, *args], timeout=timeout, env={"KUBECONFIG": str(self.kubeconfig)}, check=check)
+    def __call__(self, *args: str, timeout: float = 300, check: bool = True, input_text: str | None = None
+                 ) -> subprocess.CompletedProcess[str]:
+        return _run([self.binary, *args], timeout=timeout, env={"KUBECONFIG": str(self.kubeconfig)}, check=check,
+                    input_text=input_text)
 
     def poll(self, what: str, fn: Callable[[], bool], timeout: float) -> None:
         poll(what, fn, timeout)

@@ -8,6 +8,7 @@ existing store only re-checks; a failed first `up` deletes what it made.
 
 from __future__ import annotations
 
+import copy
 import ipaddress
 import json
 import os
@@ -26,7 +27,7 @@ import yaml
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 
-from . import audit, cluster, engine, faults, learner, pins
+from . import audit, capacity, cluster, engine, faults, learner, pins
 from .errors import ClusterError, EdgelabError
 from .machine import Artifacts
 
@@ -172,14 +173,37 @@ def host_resources() -> tuple[int, int]:
     return st.cpus or 1, st.memory_bytes
 
 
-def check_fits(prof: Profile, nodes: int) -> None:
-    """Refuse, with the reason, a store whose box is bigger than what Docker has."""
+def node_need() -> capacity.NodeNeed:
+    """What a node of a new store uses at its peak, as measured (manifests/profiles.yaml `node_use`)."""
+    raw = yaml.safe_load(PROFILES.read_text())["node_use"]
+    return capacity.NodeNeed(_bytes(raw["one_node"]), _bytes(raw["control_plane"]), _bytes(raw["worker"]),
+                             str(raw["measured"]))
+
+
+def check_fits(prof: Profile, nodes: int, store: str | None = None,
+               running: list[capacity.NodeUse] | None = None) -> None:
+    """Refuse, with the reason and what to do, a store whose box is bigger than what Docker has, or one
+    that would not fit beside the kind nodes already running (`running`; read from Docker when None).
+    A store that already runs needs nothing more: `up` on it only re-checks."""
     cpus, mem = host_resources()
     if mem and mem < prof.memory_bytes:
         raise StoreError(
             f"Docker has {mem / (1 << 30):.1f} GiB of memory, and one node of profile {prof.name} is "
             f"{prof.memory_bytes / (1 << 30):.1f} GiB: give Docker more memory (Docker Desktop or colima: its "
             "resources settings) or choose a smaller --profile")
+    if running is None:
+        running = capacity.running_nodes()
+    if store is not None and any(n.cluster == cluster_name(store) for n in running):
+        return
+    need = node_need()
+    verdict = capacity.fit(running, mem, need.store(nodes, prof.memory_bytes))
+    if not verdict.fits:
+        what = f"store {store}" if store else "the store"
+        smaller = " or with fewer nodes (--nodes 1)" if nodes > 1 else ""
+        raise StoreError(
+            f"{verdict.reason(f'{what} ({nodes} node(s), {prof.name})')} (per-node figures measured "
+            f"{need.measured}). Bring a store down first (`edgelab down --store N`; `edgelab status` lists "
+            f"them), run this one later{smaller}, or give Docker more memory.")
 
 
 def hardware_patch(prof: Profile) -> str:
@@ -240,22 +264,58 @@ def workload_manifests() -> list[Path]:
     return [f for f in sorted(STORE_MANIFESTS.glob("*.yaml")) if f.name not in ("namespaces.yaml", "images.yaml")]
 
 
-def apply_workloads(k: cluster.Kubectl) -> None:
-    k("apply", "-f", str(STORE_MANIFESTS / "namespaces.yaml"))
-    for f in workload_manifests():
-        k("apply", "-f", str(f))
+STORE_ID_ENV = "STORE_ID"
+# What the manifests say: the course's store. A placeholder, so the files stay valid YAML and
+# `kubectl apply -f` of them by hand still gives a working store; `render` puts the real id in.
+MANIFEST_STORE_ID = "4523"
+_POD_OWNERS = ("Deployment", "StatefulSet", "DaemonSet", "Job")
 
 
-def deploy(k: cluster.Kubectl, say: Say) -> None:
-    say("deploying the store (pos, payment, order, observability)")
-    apply_workloads(k)
+def render(docs: list[dict[str, Any]], store: str) -> list[dict[str, Any]]:
+    """The objects as store `store` runs them: every container's STORE_ID is the store's id, nothing else changes.
+
+    Done on the parsed objects (not a string replace on the file), so only that env value can change.
+    """
+    store = validate_store_id(store)
+    out = copy.deepcopy(docs)
+    for doc in out:
+        if doc.get("kind") not in _POD_OWNERS:
+            continue
+        pod = doc["spec"]["template"]["spec"]
+        for c in [*pod.get("initContainers", []), *pod.get("containers", [])]:
+            for var in c.get("env", []):
+                if var.get("name") == STORE_ID_ENV and "value" in var:
+                    var["value"] = store
+    return out
+
+
+def manifest_objects(f: Path) -> list[dict[str, Any]]:
+    return [d for d in yaml.safe_load_all(f.read_text()) if d]
+
+
+def rendered_workloads(store: str) -> list[tuple[Path, list[dict[str, Any]]]]:
+    """Each object file (namespaces first), as `render` makes it for store `store`: what `up` and `restore` apply."""
+    files = [STORE_MANIFESTS / "namespaces.yaml", *workload_manifests()]
+    return [(f, render(manifest_objects(f), store)) for f in files]
+
+
+def apply_workloads(k: cluster.Kubectl, store: str) -> None:
+    for f, docs in rendered_workloads(store):
+        try:
+            k("apply", "-f", "-", input_text=yaml.safe_dump_all(docs, sort_keys=False))
+        except ClusterError as e:
+            raise ClusterError(f"cannot apply {f.name} for store {store}: {e}") from e
+
+
+def deploy(k: cluster.Kubectl, store: str, say: Say) -> None:
+    say(f"deploying the store (pos, payment, order, observability) as store {store}")
+    apply_workloads(k, store)
 
 
 def baseline() -> dict[str, int]:
     """Each store deployment's replica count as its manifest sets it ("ns/name": n): what a healthy store runs."""
     return {f"{d['metadata']['namespace']}/{d['metadata']['name']}": d["spec"].get("replicas", 1)
-            for f in workload_manifests() for d in yaml.safe_load_all(f.read_text())
-            if d and d["kind"] == "Deployment"}
+            for f in workload_manifests() for d in manifest_objects(f) if d["kind"] == "Deployment"}
 
 
 def restore(store: str, say: Say = lambda _: None) -> None:
@@ -268,7 +328,7 @@ def restore(store: str, say: Say = lambda _: None) -> None:
     from . import machine
 
     say("putting the store's workloads back to their manifests")
-    apply_workloads(cluster.Kubectl(machine.current().kubectl, paths(store).admin_kubeconfig))
+    apply_workloads(cluster.Kubectl(machine.current().kubectl, paths(store).admin_kubeconfig), store)
 
 
 def wait_healthy(store: str, timeout: float = 180, say: Say = lambda _: None) -> StoreStatus:
@@ -425,7 +485,7 @@ def up(store: str, nodes: int, profile_name: str | None, artifacts: Artifacts, s
     if not 1 <= nodes <= 3:
         raise StoreError(f"a store has 1 to 3 nodes; {nodes} asked")
     address = check_listen(listen) if listen is not None else None
-    check_fits(prof, nodes)
+    check_fits(prof, nodes, store)
     p = paths(store)
     p.root.mkdir(parents=True, exist_ok=True)
     audit.prepare_host_dir(p.audit_dir)
@@ -447,7 +507,7 @@ def up(store: str, nodes: int, profile_name: str | None, artifacts: Artifacts, s
     s = spec(store, nodes, prof, artifacts, address)
     def hardware_and_workloads(k: cluster.Kubectl) -> None:
         cap_nodes(s.name, prof, say)
-        deploy(k, say)
+        deploy(k, store, say)
 
     made = cluster.create(s, say=say, retain=retain, meanwhile=hardware_and_workloads)
     try:

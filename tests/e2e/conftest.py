@@ -7,6 +7,7 @@ cluster with pytest-kind's `KindCluster`, the 1-node stores of test_store.py and
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import subprocess
 import sys
@@ -121,7 +122,7 @@ def store3() -> Iterator[str]:
             storelib.down(store_id, artifacts)
 
 
-ONE_NODE_STORE = "9101"
+ONE_NODE_STORE = os.environ.get("EDGELAB_ONE_NODE_STORE", "9101")  # test_store.py's 1-node store
 HALF_WAY = "deploying the store"  # in `up`'s output: the cluster exists, the workloads are on their way
 
 

@@ -49,6 +49,20 @@ def assert_store_healthy(status: dict, nodes: int) -> None:
     assert {"hyperdx", "clickhouse"} <= observability
 
 
+def assert_the_store_is_itself(store: str, order: str) -> None:
+    """The order the chain rang up carries this store's id (not the manifests' 4523), and pos-backend logged it."""
+    order_id = json.loads(order)["order_id"]
+    assert order_id.startswith(f"{store}-"), f"store {store} rang up order {order_id}"
+    k = storelib.cluster.Kubectl(setup().kubectl, storelib.paths(store).admin_kubeconfig)
+
+    def logged() -> str | Unmet:
+        out = k("-n", "pos", "logs", "-l", "app=pos-backend", "--tail=-1", "--prefix").stdout
+        return next((line for line in out.splitlines() if f"order {order_id} rung up" in line), None) \
+            or Unmet(out[-1500:])
+
+    wait_for(logged, timeout=30, interval=2, what=f"pos-backend's log line of order {order_id}")
+
+
 @pytest.mark.e2e
 @pytest.mark.timeout(1200)
 def test_one_node_store_up_converges(store1: str) -> None:
@@ -65,6 +79,7 @@ def test_one_node_store_up_converges(store1: str) -> None:
     k = storelib.cluster.Kubectl(setup().kubectl, p.admin_kubeconfig)
     order = storelib.check_chain(store)  # a real order through frontend → backend → payment, order
     assert order.strip(), "the chain answered with an empty body"
+    assert_the_store_is_itself(store, order)
 
     # the learner `up` issued works, and its requests land in the store's audit log
     learner = storelib.cluster.Kubectl(setup().kubectl, p.learner_kubeconfig)
@@ -108,4 +123,4 @@ def test_three_node_store_spreads_and_serves(store3: str) -> None:
     k("-n", "pos", "rollout", "status", "deployment/pos-backend", "--timeout=180s", timeout=190)
     pods = json.loads(k("-n", "pos", "get", "pods", "-l", "app=pos-backend", "-o", "json").stdout)["items"]
     assert len({p["spec"]["nodeName"] for p in pods}) >= 2, "pos-backend replicas should spread over the workers"
-    assert storelib.check_chain(store3).strip()
+    assert_the_store_is_itself(store3, storelib.check_chain(store3))

@@ -159,10 +159,10 @@ def test_a_box_bigger_than_dockers_memory_is_refused_with_the_reason(monkeypatch
     small = engine.EngineState(True, cpus=4, memory_bytes=2 << 30)
     monkeypatch.setattr(engine, "state", lambda: small)  # the engine's facts as data: a 2 GiB Docker VM
     with pytest.raises(storelib.StoreError, match=r"Docker has 2\.0 GiB.*give Docker more memory"):
-        storelib.check_fits(storelib.profile("edge-small"), 1)
+        storelib.check_fits(storelib.profile("edge-small"), 1, running=[])
     big = engine.EngineState(True, cpus=2, memory_bytes=24 << 30)
     monkeypatch.setattr(engine, "state", lambda: big)
-    storelib.check_fits(storelib.profile("edge-small"), 3)
+    storelib.check_fits(storelib.profile("edge-small"), 3, running=[])  # nothing else runs: fits
     assert "systemReserved" in storelib.hardware_patch(storelib.profile("edge-small"))
     assert "cpu: 500m" in storelib.hardware_patch(storelib.profile("edge-small"))  # 2 engine CPUs - 1.5
 

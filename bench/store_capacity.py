@@ -1,0 +1,113 @@
+#!/usr/bin/env python3
+"""What the running stores use and how many more fit: per kind cluster, the memory and CPU of its
+node containers (`docker stats`, read only; any kind cluster on this Docker, ours or not), then how
+many more 1-node and 3-node stores fit in Docker's memory by the rule `edgelab up` applies
+(harness/edgelab/capacity.py, with the measured per-node figures of manifests/profiles.yaml).
+
+    bench/store_capacity.py [--samples 1] [--interval 10] [--profile edge-small] [--json]
+
+With --samples N it reads N times, --interval seconds apart, and reports each node's mean and peak,
+plus the host's CPU busy share over that time (Linux: /proc/stat). Nothing is changed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+from edgelab import capacity, engine
+from edgelab import store as storelib
+from edgelab.capacity import GiB, MiB
+
+
+def cpu_times() -> tuple[int, int] | None:
+    """(busy, total) jiffies of the whole host, or None where /proc/stat is not there."""
+    stat = Path("/proc/stat")
+    if not stat.exists():
+        return None
+    fields = [int(x) for x in stat.read_text().splitlines()[0].split()[1:9]]
+    idle = fields[3] + fields[4]
+    return sum(fields) - idle, sum(fields)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--samples", type=int, default=1)
+    ap.add_argument("--interval", type=float, default=10.0)
+    ap.add_argument("--profile", default=None, help="profile of the stores counted as 'more' (default: the default)")
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+
+    st = engine.require()
+    prof = storelib.profile(args.profile)
+    need = storelib.node_need()
+    rounds: list[list[capacity.NodeUse]] = []
+    start = cpu_times()
+    for i in range(max(1, args.samples)):
+        if i:
+            time.sleep(args.interval)
+        rounds.append(capacity.running_nodes())
+    end = cpu_times()
+    host_busy = None
+    if start and end and end[1] > start[1]:
+        host_busy = round(100 * (end[0] - start[0]) / (end[1] - start[1]), 1)
+
+    mem: dict[tuple[str, str, str], list[int]] = defaultdict(list)
+    cpu: dict[tuple[str, str, str], list[float]] = defaultdict(list)
+    for r in rounds:
+        for n in r:
+            mem[(n.cluster, n.node, n.role)].append(n.memory_bytes)
+            cpu[(n.cluster, n.node, n.role)].append(n.cpu_percent)
+    nodes = [{"cluster": c, "node": node, "role": role,
+              "memory_mib_mean": round(sum(v) / len(v) / MiB), "memory_mib_peak": round(max(v) / MiB),
+              "cpu_percent_mean": round(sum(cpu[(c, node, role)]) / len(v), 1),
+              "cpu_percent_peak": round(max(cpu[(c, node, role)]), 1)}
+             for (c, node, role), v in sorted(mem.items())]
+    clusters: dict[str, dict[str, float]] = {}
+    for n in nodes:
+        c = clusters.setdefault(str(n["cluster"]), {"nodes": 0, "memory_mib_peak": 0, "cpu_percent_mean": 0.0})
+        c["nodes"] += 1
+        c["memory_mib_peak"] += float(n["memory_mib_peak"])
+        c["cpu_percent_mean"] = round(c["cpu_percent_mean"] + float(n["cpu_percent_mean"]), 1)
+    latest = rounds[-1]
+    one, three = need.store(1, prof.memory_bytes), need.store(3, prof.memory_bytes)
+    report = {
+        "engine": {"cpus": st.cpus, "memory_gib": round(st.memory_bytes / GiB, 1),
+                   "kept_free_gib": round(capacity.margin(st.memory_bytes) / GiB, 1)},
+        "samples": len(rounds), "interval_s": args.interval, "host_cpu_busy_percent": host_busy,
+        "nodes": nodes, "clusters": clusters,
+        "running_mib": round(sum(n.memory_bytes for n in latest) / MiB),
+        "need": {"profile": prof.name, "one_node_store_mib": round(one / MiB), "three_node_store_mib": round(three / MiB),
+                 "measured": need.measured},
+        "more_fit": {"one_node": capacity.how_many_more(latest, st.memory_bytes, one),
+                     "three_node": capacity.how_many_more(latest, st.memory_bytes, three)},
+        "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
+    }
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    e = report["engine"]
+    print(f"Docker: {e['cpus']} CPUs, {e['memory_gib']} GiB; {e['kept_free_gib']} GiB kept free")
+    print(f"{len(rounds)} sample(s), {args.interval:g} s apart; host CPU busy {host_busy}% of {e['cpus']} cores")
+    print(f"{'cluster':18} {'node':32} {'role':14} {'MiB mean':>9} {'MiB peak':>9} {'CPU% mean':>9} {'CPU% peak':>9}")
+    for n in nodes:
+        print(f"{n['cluster']:18} {n['node']:32} {n['role']:14} {n['memory_mib_mean']:>9} {n['memory_mib_peak']:>9} "
+              f"{n['cpu_percent_mean']:>9} {n['cpu_percent_peak']:>9}")
+    for name, c in clusters.items():
+        print(f"store/cluster {name}: {c['nodes']:.0f} node(s), {c['memory_mib_peak']:.0f} MiB at peak, "
+              f"{c['cpu_percent_mean']}% of a core on average")
+    print(f"running now (last sample): {report['running_mib']} MiB in {len({n.cluster for n in latest})} cluster(s)")
+    print(f"a new {prof.name} store needs {round(one / MiB)} MiB (1 node) or {round(three / MiB)} MiB (3 nodes), "
+          f"measured {need.measured}")
+    print(f"more that fit by memory: {report['more_fit']['one_node']} one-node or "
+          f"{report['more_fit']['three_node']} three-node store(s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
