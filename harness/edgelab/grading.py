@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -328,20 +328,43 @@ FINDING_COMMANDS = {"namespace": "kubectl get pods --all-namespaces", "workload"
 _ABOUT_WORKLOAD = ("pod_state", "root_cause", "evidence")
 
 
+def matchers(lab: Lab, values: Mapping[str, str]) -> dict[str, Callable[[Request], bool]]:
+    """Per rubric step id, its predicate over requests, templates filled from `values` (an attempt's)."""
+    return {step.id: matcher(step, step_values(step, values)) for step in lab.rubric}
+
+
+def first_met(lab: Lab, matches: Mapping[str, Callable[[Request], bool]], reqs: Sequence[Request]) -> dict[str, int]:
+    """Per rubric step met, the index in `reqs` of the request that first met it.
+
+    A step with `after` is met only by a request that comes after the one that
+    met that earlier step (the course's order); a step whose `after` was never
+    met is not met at all. `matches`: `matchers(lab, attempt.values)`.
+    """
+    met: dict[str, int] = {}
+    for step in lab.rubric:
+        start = 0 if step.after is None else met[step.after] + 1 if step.after in met else None
+        if start is None:
+            continue
+        match = matches[step.id]
+        hit = next((i for i in range(start, len(reqs)) if match(reqs[i])), None)
+        if hit is not None:
+            met[step.id] = hit
+    return met
+
+
 def _investigation(lab: Lab, attempt: Attempt, reqs: list[Request]) -> list[Line]:
-    met: dict[str, int] = {}  # step id -> index of the request that first met it
+    matches = matchers(lab, attempt.values)
+    met = first_met(lab, matches, reqs)  # step id -> index of the request that first met it
     lines = []
     for step in lab.rubric:
         values = step_values(step, attempt.values)
-        match = matcher(step, values)
+        match = matches[step.id]
         description = fill(step.description, values)
         after = next((s for s in lab.rubric if s.id == step.after), None)
         after_text = fill(after.description, step_values(after, attempt.values)) if after else ""
-        start = met[after.id] + 1 if after and after.id in met else (0 if after is None else None)
-        hit = None if start is None else next((i for i in range(start, len(reqs)) if match(reqs[i])), None)
+        hit = met.get(step.id)
         expected = description + (f", after: {after_text}" if after else "")
         if hit is not None:
-            met[step.id] = hit
             lines.append(Line("investigation", step.id, description, step.points, step.points, expected,
                               reqs[hit].describe()))
             continue
