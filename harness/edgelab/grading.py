@@ -31,7 +31,6 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import parse_qsl, urlsplit
 
 import yaml
 
@@ -210,7 +209,7 @@ def requests(events: Iterable[dict[str, Any]], user: str, since: datetime) -> li
         code = (e.get("responseStatus") or {}).get("code")
         if at is None or at < since or (isinstance(code, int) and (code in (401, 403) or code >= 500)):
             continue
-        query = dict(parse_qsl(urlsplit(str(e.get("requestURI", ""))).query, keep_blank_values=True))
+        query = dict(audit.params(str(e.get("requestURI", ""))))
         out.append(Request(at, str(e.get("verb", "")), str(ref.get("resource", "")), str(ref.get("subresource") or ""),
                            str(ref.get("apiGroup") or ""), str(ref.get("namespace") or ""), str(ref.get("name") or ""),
                            query, e))
