@@ -185,6 +185,7 @@ def measure(reqs: Sequence[Request], lab: Lab | None, matches: Matchers | None,
     if lab is not None and matches is not None:
         rubric, met = lab.rubric, grading.first_met(lab, matches, reqs)
         gated = [(s.id, matches[s.id], met.get(s.after) if s.after else -1) for s in rubric]
+    resources = {res for s in rubric for res in s.match.resource}  # a quick no before asking each matcher
     firsts: dict[int, list[str]] = {}
     for step_id, i in met.items():
         firsts.setdefault(i, []).append(step_id)
@@ -194,8 +195,8 @@ def measure(reqs: Sequence[Request], lab: Lab | None, matches: Matchers | None,
     previous: tuple[Any, ...] | None = None
     for i, r in enumerate(reqs):
         new = firsts.get(i)
-        step = new[0] if new else next((sid for sid, match, after in gated
-                                        if after is not None and i > after and match(r)), None)
+        step = new[0] if new else None if r.resource not in resources else \
+            next((sid for sid, match, after in gated if after is not None and i > after and match(r)), None)
         key = request_key(r)
         folded = r.verb == "watch" and key == previous  # the watch of one `kubectl get -w`
         kinds.append("evidence" if new else "repeat" if key in seen and not folded else
@@ -362,8 +363,9 @@ def _incidents(state: Mapping[str, Any], now: datetime, labs_by_id: Mapping[str,
 
 def _by_user(events: Iterable[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
     out: dict[str, list[dict[str, Any]]] = {}
-    for e in events:
-        out.setdefault(audit.username(e), []).append(e)
+    for e in events:  # audit.username, inlined: once per event of the drill
+        user = e.get("user")
+        out.setdefault(str(user.get("username", "")) if user else "", []).append(e)
     return out
 
 
@@ -382,9 +384,9 @@ def _fix(reqs: Sequence[Request], before: datetime | None) -> Request | None:
     for r in reqs:
         if r.at >= before:
             break
-        code = (r.event.get("responseStatus") or {}).get("code")
-        if r.verb in WRITE_VERBS and r.namespace in namespaces and isinstance(code, int) and code < 400:
-            fix = r
+        if r.verb in WRITE_VERBS and r.namespace in namespaces:
+            code = (r.event.get("responseStatus") or {}).get("code")
+            fix = r if isinstance(code, int) and code < 400 else fix
     return fix
 
 
