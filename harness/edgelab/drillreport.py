@@ -493,7 +493,12 @@ def build(state: Mapping[str, Any], events_by_store: Mapping[str, list[dict[str,
     `events_by_store`: per store id, its audit events (`audit.read_events`, all users).
     `labs_by_id`: the labs to use (default: labs/ as `labs.get` loads them).
     """
-    now = _aware(now or datetime.now(UTC))
+    with audit.gc_paused():  # many small acyclic objects (requests, timeline entries): see audit.gc_paused
+        return _build(state, events_by_store, _aware(now or datetime.now(UTC)), labs_by_id)
+
+
+def _build(state: Mapping[str, Any], events_by_store: Mapping[str, list[dict[str, Any]]], now: datetime,
+           labs_by_id: Mapping[str, Lab] | None) -> dict[str, Any]:
     incidents = _incidents(state, now, labs_by_id)
     submissions: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
     for s in sorted(state.get("submissions") or [], key=lambda s: _aware(datetime.fromisoformat(s["at"]))):

@@ -330,3 +330,20 @@ def test_policy_keeps(user: str, groups: list[str], kw: dict[str, Any]) -> None:
 )
 def test_policy_drops(user: str, groups: list[str], kw: dict[str, Any]) -> None:
     assert level_for(user, groups, **kw) == "None"
+
+
+def test_reading_pauses_the_cycle_collector_and_gives_it_back_as_it_was(log: Path) -> None:
+    import gc
+
+    assert gc.isenabled()
+    audit.read_events(log)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        audit.read_events(log)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+    with pytest.raises(RuntimeError), audit.gc_paused():
+        raise RuntimeError("boom")
+    assert gc.isenabled()
