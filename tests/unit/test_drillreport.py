@@ -366,3 +366,20 @@ def test_clock_and_duration() -> None:
     assert [drillreport.clock(s) for s in (0, 42.9, 725, 3723, -5)] == ["+0:00", "+0:42", "+12:05", "+1:02:03",
                                                                         "-0:05"]
     assert [drillreport.duration(s) for s in (42, 192, 180, 3720)] == ["42 s", "3 min 12 s", "3 min", "1 h 2 min"]
+
+
+def test_the_debrief_shows_the_timeline_when_given_one(tmp_path: Path) -> None:
+    from edgelab import debrief
+
+    lab = LABS["pos-down-4523"]
+    attempt = attempts.draw(lab, targets=["payment/payment-processor"], store="4523", started_at=T0)
+    entries = drillreport.attempt_timeline(lab, attempt, recorded(tmp_path, [event("learner", "list", PODS, "13:00:42")]),
+                                           None)
+    plain = debrief.build(lab, attempt, None)
+    shown = plain.with_timeline(entries)
+    assert shown.render() == plain.render() + "\n" + "\n".join([
+        "what you did, from the start of the lab:",
+        "  +0:00  injected  fault injected: POS is down at Store #4523 (payment/payment-processor)",
+        "  +0:42  evidence  list pods pos  [pos-pods]"])
+    assert shown.to_dict()["timeline"] == entries and plain.to_dict()["timeline"] == []
+    assert json.loads(json.dumps(grading.Result("l", "t", (), 0, 0, 0.0, 0.0, False, 0, {}, debrief=shown).to_dict()))
