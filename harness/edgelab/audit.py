@@ -113,7 +113,8 @@ def copy_from_node(node: str, dest: Path) -> Path:
     return dest
 
 
-def read_node_events(node: str, since: datetime | None = None, user: str | None = None) -> list[dict[str, Any]]:
+def read_node_events(node: str, since: datetime | None = None,
+                     user: str | Collection[str] | None = None) -> list[dict[str, Any]]:
     """`read_events` over the audit log of control-plane node container `node`."""
     with tempfile.TemporaryDirectory(prefix="edgelab-audit-") as tmp:
         return read_events(copy_from_node(node, Path(tmp)), since=since, user=user)

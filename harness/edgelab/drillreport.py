@@ -71,6 +71,8 @@ Ranking
 Timeline
     Per responder and incident: injected (t 0), each request (kind request, evidence or
     repeat; `step` is the step an evidence request met first, or counted for again),
+    their requests of the lead-in (since the drill began, or since the store's previous
+    incident ended, to the injection: kind request, negative t, counted nowhere),
     hints and submissions of theirs for the incident, recovered; t_s in seconds since
     `injected_at` (negative: before), sorted by time (stable).
 """
@@ -80,7 +82,7 @@ from __future__ import annotations
 import bisect
 import functools
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -240,8 +242,26 @@ def _entry(t_s: float, kind: str, text: str, step: str | None = None) -> dict[st
     return {"t_s": t_s, "kind": kind, "text": text, "step": step}
 
 
-def _request_entries(m: Measured, zero: datetime) -> list[dict[str, Any]]:
-    return [_entry(_seconds(r.at, zero), kind, audit.describe(cast(dict[str, Any], r.event)), step)
+def describe(r: Request, memo: dict[tuple[Any, ...], str] | None = None) -> str:
+    """`audit.describe` of the request's event; `memo` keeps the text per (verb, URI, code).
+
+    That key is exact for requests with an objectRef (grading's): the API server derives
+    the objectRef from the URI's path, and describe reads nothing else. Responders ask
+    the same questions again and again, and overlapping incidents show the same requests.
+    """
+    if memo is None:
+        return audit.describe(cast(dict[str, Any], r.event))
+    e = r.event
+    key = (r.verb, e.get("requestURI"), (e.get("responseStatus") or {}).get("code"))
+    text = memo.get(key)
+    if text is None:
+        text = memo[key] = audit.describe(cast(dict[str, Any], e))
+    return text
+
+
+def _request_entries(m: Measured, zero: datetime, memo: dict[tuple[Any, ...], str] | None = None
+                     ) -> list[dict[str, Any]]:
+    return [_entry(_seconds(r.at, zero), kind, describe(r, memo), step)
             for r, kind, step in zip(m.reqs, m.kinds, m.steps, strict=True)]
 
 
@@ -341,6 +361,7 @@ class _Incident:
     attempt: Attempt | None
     matches: Matchers | None
     namespace: str | None  # the target's
+    lead_in: datetime | None = None  # the timeline shows their requests from here to `injected` (not counted)
 
 
 def _incidents(state: Mapping[str, Any], now: datetime, labs_by_id: Mapping[str, Lab] | None) -> list[_Incident]:
@@ -358,6 +379,13 @@ def _incidents(state: Mapping[str, Any], now: datetime, labs_by_id: Mapping[str,
                              (_time(raw.get("ended_at")) or now) if injected else None, _time(raw.get("recovered_at")),
                              lab, attempt, grading.matchers(lab, attempt.values) if lab and attempt else None,
                              target.split("/")[0] if target else None))
+    drill_start = _time(state.get("started_at"))
+    for n, inc in enumerate(out):  # the lead-in: since the drill began, or the store's previous incident ended
+        if inc.injected is not None:
+            ends = [o.end for o in out if o.store == inc.store and o is not inc and o.end is not None
+                    and o.injected is not None and o.injected < inc.injected and o.end <= inc.injected]
+            start = max([*ends, *([drill_start] if drill_start else [])], default=None)
+            out[n] = replace(inc, lead_in=start if start is not None and start < inc.injected else None)
     return out
 
 
@@ -373,6 +401,12 @@ def _window(reqs: Sequence[Request], times: Sequence[datetime], inc: _Incident) 
     if inc.injected is None or inc.end is None:
         return []
     return reqs[bisect.bisect_left(times, inc.injected):bisect.bisect_right(times, inc.end)]
+
+
+def _lead_in(reqs: Sequence[Request], times: Sequence[datetime], inc: _Incident) -> Sequence[Request]:
+    if inc.injected is None or inc.lead_in is None:
+        return []
+    return reqs[bisect.bisect_left(times, inc.lead_in):bisect.bisect_left(times, inc.injected)]
 
 
 def _fix(reqs: Sequence[Request], before: datetime | None) -> Request | None:
@@ -391,7 +425,8 @@ def _fix(reqs: Sequence[Request], before: datetime | None) -> Request | None:
 
 
 def _responder_incident(name: str, inc: _Incident, reqs: Sequence[Request], subs: list[Mapping[str, Any]],
-                        hints: list[Mapping[str, Any]]) -> dict[str, Any]:
+                        hints: list[Mapping[str, Any]], memo: dict[tuple[Any, ...], str],
+                        before: Sequence[Request] = ()) -> dict[str, Any]:
     m = measure(reqs, inc.lab, inc.matches, inc.namespace)
     zero = inc.injected
     results = [s["result"] for s in subs]
@@ -421,7 +456,8 @@ def _responder_incident(name: str, inc: _Incident, reqs: Sequence[Request], subs
     title = inc.raw.get("title") or inc.raw.get("lab") or inc.raw.get("fault") or inc.id
     target = inc.raw.get("target") or (", ".join(inc.attempt.targets) if inc.attempt else "")
     entries = [_entry(0.0, "injected", f"fault injected: {title}" + (f" ({target})" if target else ""))]
-    entries += _request_entries(m, zero)
+    entries += [_entry(_seconds(r.at, zero), "request", describe(r, memo)) for r in before]
+    entries += _request_entries(m, zero, memo)
     entries += [_entry(_seconds(_aware(datetime.fromisoformat(h["at"])), zero), "hint", f"hint {h.get('n', '?')} shown")
                 for h in hints]
     entries += [_entry(_seconds(_aware(datetime.fromisoformat(s["at"])), zero), "submission",
@@ -507,17 +543,18 @@ def _build(state: Mapping[str, Any], events_by_store: Mapping[str, list[dict[str
     for h in sorted(state.get("hints") or [], key=lambda h: _aware(datetime.fromisoformat(h["at"]))):
         hints.setdefault((h["responder"], h["incident"]), []).append(h)
     users: dict[str, dict[str, list[dict[str, Any]]]] = {}  # store -> user -> events: one pass per store
+    memo: dict[tuple[Any, ...], str] = {}  # request texts (describe)
     responders = []
     for p in state.get("responders") or []:
         name, store = str(p["name"]), str(p["store"])
         if store not in users:
             users[store] = _by_user(events_by_store.get(store) or [])
         mine = [i for i in incidents if i.store == store]
-        starts = [i.injected for i in mine if i.injected is not None]
+        starts = [i.lead_in or i.injected for i in mine if i.injected is not None]
         reqs = grading.requests(users[store].get(name, []), name, min(starts)) if starts else []
         times = [r.at for r in reqs]
         measured = [_responder_incident(name, i, _window(reqs, times, i), submissions.get((name, i.id), []),
-                                        hints.get((name, i.id), [])) for i in mine]
+                                        hints.get((name, i.id), []), memo, _lead_in(reqs, times, i)) for i in mine]
         responders.append({"name": name, "rank": 0, "store": store, "kubeconfig": p.get("kubeconfig", ""),
                            "score": round(sum(i["score"] or 0.0 for i in measured), 1),
                            "passed": sum(1 for i in measured if i["passed"]), "why": "", "incidents": measured})

@@ -184,12 +184,13 @@ def test_each_metric_in_exact_seconds(report: dict[str, Any]) -> None:
 
 def test_the_timeline_tells_the_investigation_in_order(report: dict[str, Any]) -> None:
     kinds = [(e["t_s"], e["kind"], e["step"]) for e in mine(report, "alice")["timeline"]]
-    assert kinds == [(0.0, "injected", None), (30.0, "evidence", "pos-pods"), (40.0, "repeat", "pos-pods"),
+    assert kinds == [(-60.0, "request", None), (0.0, "injected", None), (30.0, "evidence", "pos-pods"), (40.0, "repeat", "pos-pods"),
                      (41.0, "request", None), (60.0, "evidence", "pos-endpoints"), (90.0, "evidence", "pos-events"),
                      (120.0, "evidence", "pos-logs"), (150.0, "evidence", "dependency"), (180.0, "submission", None), (300.0, "request", None),
                      (1200.0, "recovered", None)]
+    # the lead-in (since the drill began, 12:58) is shown, not counted: alice's request of 12:59
     texts = [e["text"] for e in mine(report, "alice")["timeline"]]
-    assert texts[1] == "list pods pos" and texts[-2] == "patch deployments/scale.apps payment/payment-processor"
+    assert texts[0] == texts[2] == "list pods pos" and texts[-2] == "patch deployments/scale.apps payment/payment-processor"
     assert texts[-1] == ("the store recovered after their fix (patch deployments/scale.apps "
                          "payment/payment-processor at +5:00)")
     bob_ = [(e["t_s"], e["kind"], e["text"]) for e in mine(report, "bob")["timeline"]]
@@ -229,6 +230,15 @@ def test_an_open_incident_counts_until_now_and_one_not_injected_counts_nothing(t
                                 {STORE: events}, now=T0.replace(hour=14))
     p = mine(pending, "alice")
     assert (p["requests"], p["first_relevant_s"], p["correct_findings_s"], p["timeline"]) == (0, None, None, [])
+
+
+def test_the_lead_in_of_a_later_incident_starts_when_the_previous_one_ended(tmp_path: Path) -> None:
+    later = incident(id="i2", injected_at="2026-11-25T13:35:00Z", recovered_at=None, ended_at="2026-11-25T13:45:00Z")
+    events = recorded(tmp_path, [*alice(), event("alice", "list", EVENTS, "13:32:00")])
+    report = drillreport.build(state([incident(), later]), {STORE: events}, now=T0.replace(hour=14))
+    lead_in = [(e["t_s"], e["text"]) for e in mine(report, "alice", "i2")["timeline"] if e["t_s"] < 0]
+    assert lead_in == [(-180.0, "list events pos")]  # not 12:59's, nor anything of i1 (ended 13:30)
+    assert mine(report, "alice", "i2")["requests"] == 0
 
 
 def test_a_fault_without_a_lab_measures_the_first_request_in_the_targets_namespace(tmp_path: Path) -> None:
