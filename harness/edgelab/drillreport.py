@@ -49,12 +49,14 @@ course_order
     (and lists of nodes or services), 2 logs and endpoints, 3 events, 4 a named pod,
     service or node (what describe reads; events filtered to one object too), 5 top
     (metrics.k8s.io), 6 deployments and ReplicaSets (rollout history); None otherwise.
-    Take the requests that first met a step, in time order. followed = each one whose
-    step has no `after` and has a stage is at most one stage below the highest stage of
-    the earlier ones (`COURSE_SLACK`). Steps with `after` are not judged: the lab put
-    them in its own course order (payment-slow starts with top, as the course's scenario
-    2 does) and grading credits them only in that order. None when the incident has no
-    rubric or they met no step with a stage.
+    Take each rubric step's first evidence request: their first request in the window
+    matching the step's matcher, whether grading credited it or not (a look taken too
+    early still shows what they looked at first). In time order, each must hold:
+    a step with `after` comes after its `after` step's first evidence (the lab's own
+    order, as grading asks; payment-slow starts with top, as the course's scenario 2
+    does); a step without `after`, when its request has a stage, is at most one stage
+    below the highest stage reached before it (`COURSE_SLACK`). followed = all hold.
+    None when the incident has no rubric or nothing was judged.
 
 score, passed (per incident)
     The best score among their submissions for the incident; passed when any passed.
@@ -195,7 +197,12 @@ def measure(reqs: Sequence[Request], lab: Lab | None, matches: Matchers | None,
     steps: list[str | None] = []
     seen: set[tuple[Any, ...]] = set()
     previous: tuple[Any, ...] | None = None
+    looked: dict[str, int] = {}  # step id -> the first request matching it, credited or not (course order)
     for i, r in enumerate(reqs):
+        if len(looked) < len(gated) and r.resource in resources:
+            for sid, match, _ in gated:
+                if sid not in looked and match(r):
+                    looked[sid] = i
         new = firsts.get(i)
         step = new[0] if new else None if r.resource not in resources else \
             next((sid for sid, match, after in gated if after is not None and i > after and match(r)), None)
@@ -212,23 +219,28 @@ def measure(reqs: Sequence[Request], lab: Lab | None, matches: Matchers | None,
         first_relevant = next((i for i, r in enumerate(reqs) if touches(r, namespace)), None)
     else:
         first_relevant = None
-    return Measured(reqs, kinds, steps, met, first_relevant, _course_order(rubric, met, reqs))
+    return Measured(reqs, kinds, steps, met, first_relevant, _course_order(rubric, looked, reqs))
 
 
-def _course_order(rubric: Sequence[Step], met: Mapping[str, int], reqs: Sequence[Request]) -> bool | None:
-    judged = False
-    highest = 0
+def _course_order(rubric: Sequence[Step], looked: Mapping[str, int], reqs: Sequence[Request]) -> bool | None:
+    """Did the first request matching each step (`looked`) follow the course's order? (module docstring)"""
     after = {s.id: s.after for s in rubric}
-    for i, step_id in sorted((i, s) for s, i in met.items()):
+    judged, highest = False, 0
+    for i, step_id in sorted((i, s) for s, i in looked.items()):
+        before = after.get(step_id)
+        if before is not None:  # the lab's own order: its `after` step looked at first
+            if looked.get(before, i + 1) > i:
+                return False
+            judged = True
         st = stage(reqs[i])
         if st is None:
             continue
-        if after.get(step_id) is None:
+        if before is None:  # the course's stages: at most COURSE_SLACK back
             if st < highest - COURSE_SLACK:
                 return False
             judged = True
         highest = max(highest, st)
-    return True if judged or highest else None
+    return True if judged else None
 
 
 # --- timeline ------------------------------------------------------------------------------------------------

@@ -178,6 +178,7 @@ def test_each_metric_in_exact_seconds(report: dict[str, Any]) -> None:
                               "evidence_requests", "repeats")} == {
         "score": 80.0, "passed": False, "first_relevant_s": 240.0, "correct_findings_s": 900.0, "recovery_s": None,
         "requests": 4, "evidence_requests": 3, "repeats": 1}
+    assert b["course_order"] is False  # the endpoints (after: pos-pods) before listing the pods
     c = mine(report, "carol")
     assert (c["answered"], c["score"], c["passed"], c["requests"], c["first_relevant_s"]) == (False, None, None, 1, 60.0)
 
@@ -319,6 +320,11 @@ def test_course_order_followed_and_not_followed() -> None:
                                                      "2026-11-25T13:04:10.000000Z"}), lab, m)
     assert backwards.course_order is False
     assert drillreport.measure(reqs(), lab, m).course_order is None
+    # describe (after: list-pods) before listing the pods: not the lab's order, though it met nothing then
+    early = {**describe, "requestReceivedTimestamp": "2026-11-25T13:00:30.000000Z"}
+    assert drillreport.measure(reqs(early, pods, previous), lab, m).course_order is False
+    # describe without ever listing the pods: not followed either
+    assert drillreport.measure(reqs(describe, top), lab, m).course_order is False
 
 
 def test_repeats_ignore_kubectls_limit_and_the_watch_of_get_w_but_not_a_new_question() -> None:
