@@ -5,8 +5,9 @@ Pure functions over captured data (the drill's `state`, the stores' audit events
 (`grading.requests`: their audit username is their name; refused or failed requests,
 401/403/5xx, are left out), and "evidence for a step" is grading's too (`grading.matchers`
 over the incident's attempt values, `grading.first_met` for the `after` rule). The
-report's shape is the contract in docs (edgelab issue 14); docs/drill-metrics.md
-explains every number with examples. The definitions:
+report's shape is the `report` of edgelab issue 14's contract (what `drill report
+--json` prints and the drill page renders); docs/drill-metrics.md explains every number
+with examples. The definitions:
 
 Incident window
     From the incident's `injected_at` to its `ended_at`, or to `now` while it is open,
@@ -82,18 +83,15 @@ Timeline
 from __future__ import annotations
 
 import bisect
-import functools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, cast
 
-import yaml
-
 from . import audit, grading
 from .attempts import Attempt
 from .grading import METRICS_GROUP, Request
-from .labs import STORE_MANIFESTS, Lab, Step
+from .labs import Lab, Step
 from .vocab import fill
 
 SCHEMA = "edgelab.drill.report/v1"
@@ -102,22 +100,17 @@ WRITE_VERBS = frozenset({"create", "update", "patch", "delete", "deletecollectio
 VOLATILE_PARAMS = frozenset({"limit", "continue", "resourceVersion", "resourceVersionMatch", "watch",
                              "allowWatchBookmarks", "timeoutSeconds", "sendInitialEvents", "timeout"})
 COURSE_SLACK = 1  # a first evidence may go back this many stages (logs after events is still the course's flow)
-STAGE_NAMES = {1: "pods", 2: "logs/endpoints", 3: "events", 4: "describe", 5: "top", 6: "rollout history"}
 KINDS = ("injected", "request", "evidence", "repeat", "hint", "submission", "recovered")
 _LISTS = ("list", "watch")
 
 Matchers = Mapping[str, Callable[[Request], bool]]
 
 
-@functools.cache
 def store_namespaces() -> frozenset[str]:
-    """The namespaces of the store's own manifests (pos, payment, order, observability)."""
-    out = set()
-    for file in sorted(STORE_MANIFESTS.glob("*.yaml")):
-        for doc in yaml.safe_load_all(file.read_text()):
-            if isinstance(doc, dict) and doc.get("kind") == "Namespace":
-                out.add(str(doc["metadata"]["name"]))
-    return frozenset(out)
+    """The store's own namespaces (store.NAMESPACES: pos, payment, order, observability)."""
+    from .store import NAMESPACES  # the store module brings the Kubernetes client; only its constant is needed
+
+    return frozenset(NAMESPACES)
 
 
 def stage(r: Request) -> int | None:

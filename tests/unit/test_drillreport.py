@@ -165,6 +165,22 @@ def test_fast_and_right_ranks_above_slow_and_wrong_above_never_answered(report: 
     assert carol["why"] == "Submitted no findings for any of their 1 incident(s), so ranks last."
 
 
+def test_equal_scores_are_ranked_by_the_time_to_correct_findings_then_plan_order(tmp_path: Path) -> None:
+    st = state()
+    st["submissions"] = [{"responder": n, "incident": "i1", "at": f"2026-11-25T13:{m}:00Z",
+                          "result": result(100.0, True, True)} for n, m in (("carol", "03"), ("bob", "15"),
+                                                                            ("alice", "03"))]
+    report = drillreport.build(st, {STORE: recorded(tmp_path, [*alice(), *bob()])}, now=T0.replace(hour=14))
+    ranked = [r for r in report["responders"] if r["store"] == STORE]
+    assert [r["name"] for r in ranked] == ["alice", "carol", "bob"]
+    assert ranked[0]["why"] == ("Passed 1 of 1 with a total score of 100; correct findings 3 min after the fault; "
+                                "first relevant request 30 s after the fault; ahead of carol on time to first "
+                                "relevant request.")
+    assert ranked[1]["why"] == ("Passed 1 of 1 with a total score of 100; correct findings 3 min after the fault; "
+                                "ahead of bob on time to correct findings.")
+    assert ranked[2]["why"] == "Passed 1 of 1 with a total score of 100; ahead of dave, who submitted no findings."
+
+
 def test_each_metric_in_exact_seconds(report: dict[str, Any]) -> None:
     a = mine(report, "alice")
     assert {k: a[k] for k in ("answered", "score", "passed", "first_relevant_s", "correct_findings_s", "recovery_s",
