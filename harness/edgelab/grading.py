@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import yaml
 
@@ -176,9 +176,12 @@ def evidence_matches(quotes: Iterable[str], lab: Lab, attempt: Attempt,
 # --- audit events -> requests ------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Request:
-    """One of the learner's requests, reduced to what rubric steps look at."""
+class Request(NamedTuple):
+    """One of the learner's requests, reduced to what rubric steps look at.
+
+    Immutable like a frozen dataclass, and about five times cheaper to make, which
+    counts when a drill report reads 100,000 of them (docs/drill-metrics.md).
+    """
 
     at: datetime
     verb: str
