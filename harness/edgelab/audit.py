@@ -252,13 +252,13 @@ def gc_paused() -> Iterator[None]:
 
 def _parse(lines: list[str], since: datetime | None, users: set[str] | None,
            needles: tuple[str, ...] | None) -> list[dict[str, Any]]:
-    best: dict[str, dict[str, Any]] = {}
-    order: list[str] = []
+    best: dict[str, dict[str, Any]] = {}  # auditID -> its most final stage, in the order first seen
+    loads = json.loads
     for n, line in enumerate(lines):
         if needles is not None and not any(name in line for name in needles):
             continue
         try:
-            event = json.loads(line)
+            event = loads(line)
         except ValueError:
             continue
         if not isinstance(event, dict) or event.get("kind", "Event") != "Event":
@@ -267,13 +267,12 @@ def _parse(lines: list[str], since: datetime | None, users: set[str] | None,
             continue
         if since is not None and ((stamp := when(event)) is None or stamp < since):
             continue
-        key = str(event.get("auditID") or f"line-{n}")
-        if key not in best:
-            order.append(key)
-            best[key] = event
-        elif _STAGES.get(event.get("stage", ""), -1) >= _STAGES.get(best[key].get("stage", ""), -1):
-            best[key] = event
-    return [best[k] for k in order]
+        audit_id = event.get("auditID")
+        key = str(audit_id) if audit_id else f"line-{n}"
+        seen = best.get(key)
+        if seen is None or _STAGES.get(event.get("stage", ""), -1) >= _STAGES.get(seen.get("stage", ""), -1):
+            best[key] = event  # replacing a value keeps the key's place
+    return list(best.values())
 
 
 @functools.lru_cache(maxsize=1 << 16)
