@@ -509,12 +509,12 @@ def _why(r: Mapping[str, Any], other: Mapping[str, Any] | None, ahead: bool) -> 
             decided = next((i for i, (a, b) in enumerate(zip(key, okey, strict=True)) if a != b), None)
         if decided is None or decided >= 3:
             cf = [i["correct_findings_s"] for i in incidents if i["correct_findings_s"] is not None]
-            facts += (f"; correct findings {duration(sum(cf))} after the fault" + ("s" if len(cf) > 1 else "")
+            facts += (f"; correct findings {duration(sum(cf))} after the fault" + ("s, summed" if len(cf) > 1 else "")
                       + (f" ({len(cf)} of {n} incidents)" if len(cf) < n else "")) if cf else "; no correct findings"
         if decided is None or decided >= 5:
             fr = [i["first_relevant_s"] for i in incidents if i["first_relevant_s"] is not None]
-            facts += f"; first relevant request {duration(sum(fr))} after the fault" if fr else \
-                "; no relevant request"
+            facts += (f"; first relevant request {duration(sum(fr))} after the fault"
+                      + ("s, summed" if len(fr) > 1 else "")) if fr else "; no relevant request"
     if other is None:
         return facts[0].upper() + facts[1:] + "."
     if decided is None and not key[0]:
