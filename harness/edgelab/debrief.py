@@ -11,7 +11,8 @@ are for grading; the learner reads a line the store really wrote, or the command
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from .attempts import Attempt, accepted, fault_catalogue, fault_types
@@ -101,6 +102,8 @@ class Debrief:
     lab: str
     store: str
     findings: tuple[Finding, ...]
+    # what the learner did, when: drillreport.attempt_timeline's entries (empty: not shown)
+    timeline: tuple[Mapping[str, Any], ...] = ()
 
     def render(self) -> str:
         """The text the learner reads after submitting."""
@@ -109,10 +112,19 @@ class Debrief:
             if len(self.findings) > 1:
                 out.append(f" fault {i + 1}:")
             out += finding.render()
+        if self.timeline:
+            from .drillreport import timeline_text  # drillreport builds on grading, which holds a Debrief
+
+            out.append("what you did, from the start of the lab:")
+            out += [f"  {line}" for line in timeline_text(self.timeline).splitlines()]
         return "\n".join(out)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"lab": self.lab, "store": self.store, "findings": [asdict(f) for f in self.findings]}
+        return {"lab": self.lab, "store": self.store, "findings": [asdict(f) for f in self.findings],
+                "timeline": [dict(e) for e in self.timeline]}
+
+    def with_timeline(self, entries: Sequence[Mapping[str, Any]]) -> Debrief:
+        return replace(self, timeline=tuple(entries))
 
 
 def _cause(root_cause: str | None, fault_type: str) -> str:

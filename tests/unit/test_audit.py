@@ -106,6 +106,18 @@ def test_filter_by_user(log: Path) -> None:
     assert audit.read_events(log, user="nobody") == []
 
 
+def test_filter_by_several_users_as_a_drill_reads_its_responders(log: Path, tmp_path: Path) -> None:
+    both = audit.read_events(log, user=["learner", "kubernetes-admin"])
+    assert both == [e for e in audit.read_events(log) if audit.username(e) in ("learner", "kubernetes-admin")]
+    assert audit.read_events(log, user=[]) == []
+    # "learn" is in every learner line, but the username is checked exactly after the quick skip
+    assert audit.read_events(log, user=["learn"]) == []
+    # a name the API server's JSON escapes is not looked for verbatim: its events are still found
+    odd = {**NODES, "auditID": "odd", "user": {"username": "o<d>d&\"", "groups": []}}
+    path = write_log(tmp_path / "odd.log", [odd])
+    assert [e["auditID"] for e in audit.read_events(path, user='o<d>d&"')] == ["odd"]
+
+
 def test_filter_by_time_uses_request_received(log: Path) -> None:
     since = datetime(2026, 11, 25, 13, 0, 5, tzinfo=UTC)
     assert [e["auditID"] for e in audit.read_events(log, since=since)] == ["a2", "a3", "a4", "a5"]
@@ -322,3 +334,20 @@ def test_policy_keeps(user: str, groups: list[str], kw: dict[str, Any]) -> None:
 )
 def test_policy_drops(user: str, groups: list[str], kw: dict[str, Any]) -> None:
     assert level_for(user, groups, **kw) == "None"
+
+
+def test_reading_pauses_the_cycle_collector_and_gives_it_back_as_it_was(log: Path) -> None:
+    import gc
+
+    assert gc.isenabled()
+    audit.read_events(log)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        audit.read_events(log)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+    with pytest.raises(RuntimeError), audit.gc_paused():
+        raise RuntimeError("boom")
+    assert gc.isenabled()
