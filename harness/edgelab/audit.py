@@ -27,7 +27,6 @@ import contextlib
 import copy
 import functools
 import gc
-import json
 import shutil
 import subprocess
 import tarfile
@@ -38,6 +37,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+import orjson
 import yaml
 
 from .errors import ClusterError
@@ -253,7 +253,7 @@ def gc_paused() -> Iterator[None]:
 def _parse(lines: list[str], since: datetime | None, users: set[str] | None,
            needles: tuple[str, ...] | None) -> list[dict[str, Any]]:
     best: dict[str, dict[str, Any]] = {}  # auditID -> its most final stage, in the order first seen
-    loads = json.loads
+    loads = orjson.loads  # about twice the standard library's speed on audit lines (docs/drill-metrics.md)
     for n, line in enumerate(lines):
         if needles is not None and not any(name in line for name in needles):
             continue

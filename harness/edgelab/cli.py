@@ -1004,10 +1004,12 @@ def drill_serve(
     from . import drill, drillpage
 
     folder = drill.need()
+    st = drill.read(folder)
     server = drillpage.serve(lambda: drill.report_cached(folder), host, port,
-                             submit=lambda token, body: drill.submit_http(folder, token, body))
+                             submit=lambda token, body: drill.submit_http(folder, token, body), key=st.get("key"))
     url = f"http://{host}:{server.server_address[1]}"
-    out.print(f"scoreboard of drill {drill.read(folder)['name']}: {url}/ (Ctrl-C to stop serving; the drill goes on)\n"
+    out.print(f"scoreboard of drill {st['name']} (yours: it names the answers): {url}/?key={st.get('key', '')}\n"
+              "(Ctrl-C to stop serving; the drill goes on)\n"
               f"responders submit with: curl -H 'Authorization: Bearer TOKEN' --data-binary @findings.yaml "
               f"{url}/submit", markup=False, soft_wrap=True)
     try:

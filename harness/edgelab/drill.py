@@ -327,6 +327,7 @@ def start(plan_path: Path, artifacts: Any, say: Say = lambda _: None) -> Path:
         "duration_s": seconds(plan.duration) if plan.duration else None,
         "stores": [{"id": s.id, "nodes": s.nodes, "server": storelib.server_url(s.id)} for s in plan.stores],
         "responders": people, "incidents": incidents, "submissions": [], "hints": [], "clock": None,
+        "key": secrets.token_urlsafe(18),  # the instructor's: `drill serve`'s page names the answers
     }
     _write(folder, state)
     (root() / "current").write_text(folder.name)

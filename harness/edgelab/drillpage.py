@@ -17,6 +17,7 @@ import base64
 import hashlib
 import html
 import json
+import secrets
 from collections.abc import Callable
 from functools import cache
 from http import HTTPStatus
@@ -24,7 +25,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib.resources import files
 from string import Template
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 ASSETS = ("drill.html", "drill.css", "drill.js")  # in harness/edgelab/web/, package data
 
@@ -76,7 +77,8 @@ MAX_SUBMISSION = 64 * 1024  # bytes: a findings file is a few hundred
 
 
 def serve(get_report: Callable[[], dict[str, Any]], host: str = "127.0.0.1", port: int = 8080,
-          submit: Callable[[str, bytes], tuple[int, dict[str, Any]]] | None = None) -> ThreadingHTTPServer:
+          submit: Callable[[str, bytes], tuple[int, dict[str, Any]]] | None = None,
+          key: str | None = None) -> ThreadingHTTPServer:
     """A server (bound, not yet serving: call `serve_forever`) for the live page and its `report.json`.
 
     `get_report` is called on every request; if it raises, that request gets a 500 with a short text and the
@@ -84,6 +86,10 @@ def serve(get_report: Callable[[], dict[str, Any]], host: str = "127.0.0.1", por
 
     With `submit`, `POST /submit` takes a responder's findings (the body, YAML or JSON) with their token
     (`Authorization: Bearer TOKEN`): `submit(token, body)` returns the HTTP status and a JSON answer.
+
+    With `key`, the page and its data are the instructor's: `/?key=KEY` (the page passes it on to
+    `report.json`); without it, 403. The scoreboard names targets and causes, which responders on the
+    same network must not read while they investigate.
     """
 
     class Handler(BaseHTTPRequestHandler):
@@ -105,7 +111,13 @@ def serve(get_report: Callable[[], dict[str, Any]], host: str = "127.0.0.1", por
             self._send(HTTPStatus(status), "application/json", json.dumps(answer, default=str).encode("utf-8"))
 
         def do_GET(self) -> None:
-            path = urlsplit(self.path).path
+            url = urlsplit(self.path)
+            path = url.path
+            given = dict(parse_qsl(url.query)).get("key", "")
+            if key is not None and path in ("/", "/report.json") and not secrets.compare_digest(given, key):
+                self._send(HTTPStatus.FORBIDDEN, "text/plain",
+                           b"the scoreboard is the instructor's (it names the answers): open the URL with its ?key=\n")
+                return
             if path not in ("/", "/report.json"):
                 self._send(HTTPStatus.NOT_FOUND, "text/plain", b"not found: the drill page is / and its data /report.json\n")
                 return

@@ -25,7 +25,7 @@ from typing import Any
 import urllib3
 from kubernetes import client, config
 
-from . import attempts, audit, debrief, evidence, faults, grading, labs, progress, vocab
+from . import attempts, audit, debrief, drillreport, evidence, faults, grading, labs, progress, vocab
 from . import store as storelib
 from .errors import EdgelabError
 
@@ -214,7 +214,9 @@ def grade_attempt(store: str, lab: labs.Lab, attempt: attempts.Attempt, answer: 
     events = audit.read_node_events(storelib.control_plane(store), since=attempt.started_at)
     emitted = evidence.collect(api, attempt.output_since, storelib.NAMESPACES, attempt.started_at)  # what the quotes must come from
     result = grading.grade(lab, attempt, events, answer, state, hints_shown=hints_shown, emitted=emitted)
-    return replace(result, debrief=debrief.build(lab, attempt, result.witness))
+    told = debrief.build(lab, attempt, result.witness)
+    timeline = drillreport.attempt_timeline(lab, attempt, events, result.to_dict())  # when they asked what
+    return replace(result, debrief=told.with_timeline(timeline))
 
 
 def submit(store: str, answer: grading.Answer, learner: str = "learner",

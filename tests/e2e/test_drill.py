@@ -88,7 +88,7 @@ def through_the_page(token: str, findings: bytes) -> tuple[int, dict[str, Any]]:
                             env={**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "300"})
     try:
         assert proc.stdout is not None
-        url = re.search(r"(http://\S+?)/ ", proc.stdout.readline())
+        url = re.search(r"(http://[^/\s]+)/\?key=", proc.stdout.readline())
         assert url, "drill serve says where it serves"
         req = urllib.request.Request(url.group(1) + "/submit", data=findings,
                                      headers={"Authorization": f"Bearer {token}"})

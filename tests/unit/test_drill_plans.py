@@ -207,3 +207,28 @@ def test_the_page_server_takes_submissions_by_post() -> None:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_the_scoreboard_is_the_instructors() -> None:
+    import threading
+    import urllib.error
+    import urllib.request
+
+    from edgelab import drillpage
+
+    report = json.loads((Path(__file__).parent / "data" / "drill" / "report.json").read_text())
+    server = drillpage.serve(lambda: report, "127.0.0.1", 0, key="k3y")
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        for path in ("/", "/report.json", "/?key=wrong", "/report.json?key="):
+            with pytest.raises(urllib.error.HTTPError) as err:
+                urllib.request.urlopen(base + path, timeout=10)
+            assert err.value.code == 403, path
+        with urllib.request.urlopen(base + "/report.json?key=k3y", timeout=10) as resp:
+            assert json.loads(resp.read())["drill"] == report["drill"]
+        with urllib.request.urlopen(base + "/?key=k3y", timeout=10) as resp:
+            assert resp.status == 200
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -292,7 +292,7 @@
 
   async function poll() {
     try {
-      const response = await fetch("report.json", { cache: "no-store" });
+      const response = await fetch("report.json" + window.location.search, { cache: "no-store" });  // ?key=… of the instructor
       if (!response.ok) throw new Error(`HTTP ${response.status}: ${(await response.text()).slice(0, 200)}`);
       render(await response.json());
       setLiveStatus("live, updated " + new Date().toLocaleTimeString(), false);
