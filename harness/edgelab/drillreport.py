@@ -554,7 +554,7 @@ def _build(state: Mapping[str, Any], events_by_store: Mapping[str, list[dict[str
         name, store = str(p["name"]), str(p["store"])
         if store not in users:
             users[store] = _by_user(events_by_store.get(store) or [])
-        mine = [i for i in incidents if i.store == store]
+        mine = [i for i in incidents if i.store == store and i.injected is not None]  # begun: measured, counted
         starts = [i.lead_in or i.injected for i in mine if i.injected is not None]
         reqs = grading.requests(users[store].get(name, []), name, min(starts)) if starts else []
         times = [r.at for r in reqs]
