@@ -3,7 +3,7 @@
 The stores are the session's shared ones: the 1-node store (`store1`) and the class-network store
 (`class_store`, whose API server answers on an address of a network namespace's veth: another machine of
 the class). Three responders: `fast` (on the class store, from the other machine) follows the course and
-submits the right findings at once; `slow` (on the 1-node store) waits, repeats itself, and submits a wrong
+submits the right findings at once; `slow` (on the 1-node store) starts later, repeats itself, and submits a wrong
 root cause; `silent` (on the 1-node store) never answers. A third incident is planned far ahead, so the
 stop comes in the middle of the drill.
 """
@@ -31,7 +31,7 @@ from edgelab.cluster import poll
 pytestmark = pytest.mark.e2e
 
 LAB = "pos-down-4523"
-TOLERANCE = 3.0  # seconds: audit times are the API server's, the test's clock is this host's; one request's span
+SLACK = 1.0  # seconds: the API server's audit times and this test's clock are one host's clock, read apart
 
 
 def edgelab(*args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
@@ -46,15 +46,16 @@ class Responder:
     def __init__(self, name: str, kubeconfig: str, netns: str | None = None) -> None:
         self.name, self.kubeconfig, self.netns = name, kubeconfig, netns
         self.kubectl = str(machine.current().kubectl)
-        self.first_request: float | None = None
+        self.first_call: tuple[float, float] | None = None  # when their first kubectl began and ended
 
     def __call__(self, *args: str) -> str:
         cmd = [self.kubectl, "--kubeconfig", self.kubeconfig, *args]
         if self.netns:
             cmd = ["ip", "netns", "exec", self.netns, *cmd]
-        if self.first_request is None:
-            self.first_request = time.time()
+        began = time.time()
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=False)
+        if self.first_call is None:
+            self.first_call = (began, time.time())
         return proc.stdout + proc.stderr
 
     def command(self, text: str) -> str:
@@ -148,8 +149,9 @@ def ran_drill(store1: str, class_store: Any, tmp_path_factory: pytest.TempPathFa
     right.write_text(yaml.safe_dump({"namespace": f["namespace"], "workload": f["workload"],
                                      "pod_state": f["pod_state"][0], "root_cause": f["root_cause"][0],
                                      "evidence": [quote]}))
-    fast_submitted = time.time()
+    submitting = time.time()
     sub = edgelab("drill", "submit", "fast", "--findings", str(right), "--json")
+    fast_submitted = (submitting, time.time())
     assert sub.returncode == 0, sub.stdout[-3000:] + sub.stderr[-3000:]
 
     # the clock dies (the machine rebooted, say): status brings it back
@@ -159,9 +161,8 @@ def ran_drill(store1: str, class_store: Any, tmp_path_factory: pytest.TempPathFa
     assert resumed.returncode == 0, resumed.stderr
     assert json.loads(resumed.stdout)["resumed"] is True
 
-    # slow: later, on the other store, the same request twice, then a wrong cause
+    # slow: on the other store, the same request twice, then a wrong cause
     incident(folder, store1)
-    time.sleep(15)
     slow = Responder("slow", people["slow"]["kubeconfig"])
     slow("get", "pods", "-n", "pos")
     slow("get", "pods", "-n", "pos")
@@ -196,11 +197,14 @@ def test_the_ranking_is_right_and_says_why(ran_drill: dict[str, Any]) -> None:
 def test_times_are_those_the_responders_took(ran_drill: dict[str, Any]) -> None:
     fast = ran_drill["report"]["responders"][0]["incidents"][0]
     injected = datetime.fromisoformat(ran_drill["first"]["injected_at"]).timestamp()
-    took_first = ran_drill["fast"].first_request - injected
-    took_findings = ran_drill["fast_submitted"] - injected
-    assert fast["first_relevant_s"] is not None and abs(fast["first_relevant_s"] - took_first) <= TOLERANCE, fast
-    assert fast["correct_findings_s"] is not None
-    assert took_findings - TOLERANCE <= fast["correct_findings_s"] <= took_findings + 60, fast  # grading takes time
+    # their first kubectl (a list of pods in pos, the lab's first step) reached the API server while it ran,
+    # and their submission was recorded while `drill submit` ran: each time lies in what the test saw
+    began, ended = ran_drill["fast"].first_call
+    assert fast["first_relevant_s"] is not None, fast
+    assert began - injected - SLACK <= fast["first_relevant_s"] <= ended - injected + SLACK, fast
+    began, ended = ran_drill["fast_submitted"]
+    assert fast["correct_findings_s"] is not None, fast
+    assert began - injected - SLACK <= fast["correct_findings_s"] <= ended - injected + SLACK, fast
     kinds = [e["kind"] for e in fast["timeline"]]
     assert "evidence" in kinds and "submission" in kinds and "injected" in kinds
     assert fast["requests"] >= fast["evidence_requests"] >= 3
