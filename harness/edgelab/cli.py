@@ -833,17 +833,17 @@ def drill_check(plan: PlanArg, as_json: JsonOpt = False) -> None:
 def _render_status(st: dict[str, Any]) -> None:
     from rich.table import Table
 
-    from . import drill
+    from . import drill, drillreport
 
     clock = "running" if st["clock_running"] else "not running"
-    out.print(f"[bold]{st['title']}[/bold] ({st['name']}): {st['state']}, +{int(st['elapsed_s'] // 60)}:"
-              f"{int(st['elapsed_s'] % 60):02d} since {st['started_at'][:19]}Z; clock {clock}"
+    out.print(f"[bold]{st['title']}[/bold] ({st['name']}): {st['state']}, {drillreport.clock(st['elapsed_s'])}"
+              f" since {st['started_at'][:19]}Z; clock {clock}"
               + (" (started again)" if st["resumed"] else ""))
     incidents = Table("incident", "store", "title", "planned", "began", "recovered", "ended", box=None)
     for i in st["incidents"]:
         began = drill.since_start(st, i["injected_at"]) if not i["error"] else f"failed: {i['error']}"
-        incidents.add_row(i["id"], i["store"], i["title"], f"+{int(i['planned_at_s'] // 60)}:"
-                          f"{int(i['planned_at_s'] % 60):02d}", began, drill.since_start(st, i["recovered_at"]),
+        incidents.add_row(i["id"], i["store"], i["title"], drillreport.clock(i["planned_at_s"]), began,
+                          drill.since_start(st, i["recovered_at"]),
                           drill.since_start(st, i["ended_at"]))
     out.print(incidents)
     people = Table("responder", "store", "submissions", "kubeconfig", box=None)
@@ -964,7 +964,7 @@ def drill_report(
     as_json: JsonOpt = False,
 ) -> None:
     """The scoreboard: per responder and incident, times, the shape of the investigation, the ranking and why."""
-    from . import drill, drillpage
+    from . import drill, drillpage, drillreport
 
     rep = drill.report()
     if html:
@@ -975,7 +975,7 @@ def drill_report(
     from rich.table import Table
 
     def mmss(s: float | None) -> str:
-        return "-" if s is None else f"{int(s // 60)}:{int(s % 60):02d}"
+        return "-" if s is None else drillreport.clock(s).lstrip("+")
 
     table = Table("#", "responder", "store", "score", "passed", "first relevant", "correct findings", "recovery",
                   "requests", "evidence", "repeats", "course order", box=None)

@@ -68,11 +68,14 @@ Duration = Annotated[str, Field(pattern=r"^[0-9]+[smh]$")]
 
 
 def seconds(text: str) -> float:
-    """`90s`, `5m`, `1h` in seconds."""
-    m = re.fullmatch(r"([0-9]+)([smh])", text)
-    if not m:
-        raise DrillError(f"duration {text!r} must look like 90s, 5m or 1h")
-    return float(int(m.group(1)) * {"s": 1, "m": 60, "h": 3600}[m.group(2)])
+    """`90s`, `5m`, `1h` in seconds: the operator's own duration format (model.parse_duration)."""
+    from edgelab_operator import catalogue as cat
+    from edgelab_operator import model
+
+    try:
+        return model.parse_duration(text).total_seconds()
+    except cat.InvalidFault as e:
+        raise DrillError(str(e)) from e
 
 
 class _Model(BaseModel):
@@ -675,11 +678,12 @@ def report(folder: Path | None = None) -> dict[str, Any]:
 
 
 def since_start(st: dict[str, Any], when: str | None) -> str:
-    """`+m:ss` on the drill's clock, or `-`."""
+    """`+m:ss` on the drill's clock (drillreport.clock), or `-`."""
+    from .drillreport import clock
+
     if not when:
         return "-"
-    s = (datetime.fromisoformat(when) - datetime.fromisoformat(st["started_at"])) / timedelta(seconds=1)
-    return f"+{int(s // 60)}:{int(s % 60):02d}"
+    return clock((datetime.fromisoformat(when) - datetime.fromisoformat(st["started_at"])) / timedelta(seconds=1))
 
 
 if __name__ == "__main__":  # the clock: python -m edgelab.drill run FOLDER
