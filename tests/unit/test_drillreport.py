@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import auditfake
 import pytest
 
 from edgelab import attempts, audit, drillreport, grading, labs
@@ -20,32 +21,13 @@ POS_POD = "pos-backend-6664458b48-z9brj"
 PAY_POD = "payment-processor-7d9c5b8f6d-x2k7q"
 ADMIN = "kubernetes-admin"
 OPERATOR = "system:serviceaccount:byteedge-fleet:fleet-agent"
-_ids = iter(range(1, 1_000_000))
 
 
 def event(user: str, verb: str, uri: str, at: str, *, code: int = 200, stage: str = "ResponseComplete",
           audit_id: str | None = None) -> dict[str, Any]:
-    """One audit event at Metadata level; objectRef derived from the URI as the API server does."""
-    path, _, _ = uri.partition("?")
-    parts = path.strip("/").split("/")
-    group, rest = ("", parts[2:]) if parts[0] == "api" else (parts[1], parts[3:])
-    ref: dict[str, Any] = {"apiVersion": parts[1] if parts[0] == "api" else parts[2]}
-    if group:
-        ref["apiGroup"] = group
-    if rest[0] == "namespaces" and len(rest) > 2:
-        ref["namespace"], rest = rest[1], rest[2:]
-    ref["resource"] = rest[0]
-    if len(rest) > 1:
-        ref["name"] = rest[1]
-    if len(rest) > 2:
-        ref["subresource"] = rest[2]
-    stamp = f"2026-11-25T{at}.000000Z"
-    return {"kind": "Event", "apiVersion": "audit.k8s.io/v1", "level": "Metadata",
-            "auditID": audit_id or f"id-{next(_ids)}", "stage": stage, "requestURI": uri, "verb": verb,
-            "user": {"username": user, "groups": ["system:authenticated"]}, "sourceIPs": ["172.18.0.1"],
-            "userAgent": "kubectl/v1.34.4 (linux/amd64) kubernetes/0000000",
-            "objectRef": ref, "responseStatus": {"metadata": {}, "code": code},
-            "requestReceivedTimestamp": stamp, "stageTimestamp": stamp}
+    """One audit event of user name `user` (auditfake.event)."""
+    return auditfake.event(verb, uri, at, {"username": user, "groups": ["system:authenticated"]}, code=code,
+                           stage=stage, audit_id=audit_id)
 
 
 def logs(user: str, ns: str, pod: str, at: str, *, previous: bool = False) -> list[dict[str, Any]]:
