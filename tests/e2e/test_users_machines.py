@@ -16,6 +16,10 @@ store down), each as the Unix user `edgeuser` (not root, in the docker group):
   v1.32, is there too and must not be used).
 - **a lab machine prepared once**: root's offline set-up (this test session's
   own, `/var/lib/edgelab`); the user has no record and builds nothing.
+- **the CI example** (examples/github-actions/edgelab-lab.yml): the workflow's
+  steps in order, in a workspace laid out as a GitHub runner's, through the
+  same registry: a learner's investigate.sh run by `edgelab lab run`, graded,
+  its JUnit report checked, the store torn down (ghworkflow.py reads the YAML).
 
 Each asserts that the host is as before (iptables rules, sysctl values,
 /etc/docker/daemon.json, the Debian package list, dockerd's runtime) and that
@@ -35,11 +39,14 @@ import shutil
 import socket
 import subprocess
 import sys
+import time
+import xml.etree.ElementTree as ET
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import ghworkflow
 import pytest
 import yaml
 
@@ -384,6 +391,106 @@ def test_online_through_a_registry_mirror_as_a_docker_group_user(user: User, reg
     for path in (f"/v2/kindest/node/manifests/{pins.load().kubernetes}", "/v2/library/python/manifests/3.11-slim",
                  "/v2/cloudnativelabs/kube-router/manifests/", "/v2/metrics-server/metrics-server/manifests/"):
         assert path in logged, f"no pull of {path} in the registry's log"
+    assert_host_unchanged(before)
+    assert_nothing_root_owned(u.home)
+
+
+def _with(value: str, env: dict[str, str]) -> str:
+    """A `with:` value with `${{ env.NAME }}` filled in (the only expression the mapped actions need)."""
+    return re.sub(r"\$\{\{\s*env\.(\w+)\s*\}\}", lambda m: env[m.group(1)], value)
+
+
+def test_the_ci_example_workflow_as_a_docker_group_user(user: User, registry: Registry) -> None:
+    """examples/github-actions/edgelab-lab.yml, step by step, as the runner's user would run it.
+
+    A workspace laid out as the runner's (the learner's repository in `learner/` with investigate.sh at its
+    root, edgelab in `edgelab/`, a copy of the user's checkout without its venv), GitHub's own variables
+    (CI, GITHUB_ACTIONS, GITHUB_WORKSPACE, RUNNER_TEMP, GITHUB_ACTOR), the workflow's `env:` with its
+    variables answered as a repository would (EDGELAB_SETUP_ARGS = the stand-in registry as the mirror)
+    and LAB_STORE = 9301 (the store this module makes and removes; 4523 may be someone's here). Every
+    `run:` step runs as written, in order, with `bash --noprofile --norc -eo pipefail` in the workspace,
+    skipped or run by its `if:` as GitHub would. `uses:` steps map to local equivalents: checkout -> the
+    copies above; setup-python -> the system python3, of the version asked; the JUnit publisher -> the
+    report parsed, one passed testcase; upload-artifact -> the file exists.
+
+    Not run here (no GitHub): the actions themselves (checkout's clone, setup-python's download, the
+    check run and summary the publisher makes, the artifact upload), the `vars` expressions, and, as in
+    the first test, the stock images and the kind/kubectl downloads (the registry stand-in; the user's
+    own pinned kind and kubectl in ~/.local/bin).
+    """
+    u, reg = user, registry
+    wf = ghworkflow.load()
+    before = host_snapshot()
+    workspace = u.home / "work" / "learner-repo" / "learner-repo"
+    temp = u.home / "work" / "_temp"
+    temp.mkdir(parents=True)
+    workspace.mkdir(parents=True)
+    sh("chown", "-R", f"{USER}:{USER}", str(u.home / "work"))
+    github = {"CI": "true", "GITHUB_ACTIONS": "true", "GITHUB_WORKSPACE": str(workspace), "RUNNER_TEMP": str(temp),
+              "GITHUB_ACTOR": u.name}
+    env = {**wf.environment({"EDGELAB_REPOSITORY": "OWNER/edgelab", "EDGELAB_REF": "main",
+                             "EDGELAB_SETUP_ARGS": f"--online --registry-mirror {reg.host}"}),
+           "LAB_STORE": "9301"}
+    standins = {"EDGELAB_SYSTEM_DIR": str(u.home / "no-admin-setup"),  # as in the first test: a user's machine
+                "EDGELAB_NODE_IMAGE": f"kindest/node:{pins.load().kubernetes}", "EDGELAB_PYTHON_IMAGE": "python:3.11-slim"}
+    report = workspace / env["LAB_REPORT"]
+
+    def uses(step: ghworkflow.Step) -> None:
+        given = {k: _with(v, env) for k, v in step.with_.items()}
+        if step.action == "actions/checkout" and "repository" not in given:  # the learner's repository
+            dest = workspace / given["path"]
+            dest.mkdir()
+            shutil.copy2(ghworkflow.SCRIPT, dest / "investigate.sh")
+            (dest / ".github" / "workflows").mkdir(parents=True)
+            shutil.copy2(ghworkflow.EXAMPLE, dest / ".github" / "workflows" / "edgelab-lab.yml")
+            sh("git", "init", "-q", str(dest))
+            sh("chown", "-R", f"{USER}:{USER}", str(dest))
+        elif step.action == "actions/checkout":  # edgelab: the user's checkout, as a clone of it would be
+            dest = workspace / given["path"]
+            shutil.copytree(u.checkout, dest, symlinks=True,
+                            ignore=shutil.ignore_patterns(".venv", "__pycache__", "*.egg-info", ".pytest-kind"))
+            sh("chown", "-R", f"{USER}:{USER}", str(dest))
+        elif step.action == "actions/setup-python":
+            got = u.run("python3 -c 'import sys; print(\"%d.%d\" % sys.version_info[:2])'").stdout.strip()
+            assert got == given["python-version"], f"the system python3 is {got}, the workflow asks for " \
+                                                    f"{given['python-version']}"
+        elif step.action == "mikepenz/action-junit-report":
+            path = workspace / given["report_paths"]
+            assert path == report and path.exists(), f"no JUnit report at {path}"
+            cases = ET.parse(path).getroot().iter("testcase")
+            outcomes = [[c.tag for c in case if c.tag in ("failure", "error", "skipped")] for case in cases]
+            assert outcomes == [[]], f"one passed testcase expected: {outcomes}\n{path.read_text()[:3000]}"
+        elif step.action == "actions/upload-artifact":
+            assert (workspace / given["path"]).is_file(), given
+        else:
+            raise AssertionError(f"no local equivalent for {step.uses}")
+
+    failed: list[str] = []
+    times: dict[str, float] = {}
+    for step in wf.steps:
+        if not step.runs(failed=bool(failed)):
+            say(f"workflow: skipped {step.name!r} (if: {step.if_})")
+            continue
+        start, ok = time.monotonic(), False
+        try:
+            if step.run is None:
+                uses(step)
+            else:
+                script = temp / f"step-{step.index}.sh"
+                script.write_text(step.run)
+                shutil.chown(script, USER, USER)
+                proc = u.run(f"cd {shlex.quote(str(workspace))} && {shlex.join(ghworkflow.BASH)} {script}",
+                             timeout=1800, check=False, env={**standins, **github, **env, **step.env})
+                assert proc.returncode == 0, f"exit {proc.returncode}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+            ok = True
+        except AssertionError as exc:
+            failed.append(f"{step.name}: {exc}")
+        times[step.name] = time.monotonic() - start
+        say(f"workflow: {step.name!r} {'done' if ok else 'failed'} in {times[step.name]:.0f} s")
+    say(f"workflow: {sum(times.values()):.0f} s in all; " + ", ".join(f"{k} {v:.0f} s" for k, v in times.items()))
+    assert not failed, "\n".join(failed)
+    clusters = u.run("kind get clusters", env=standins)
+    assert "store-9301" not in clusters.stdout.split(), clusters.stdout  # the teardown step ran
     assert_host_unchanged(before)
     assert_nothing_root_owned(u.home)
 

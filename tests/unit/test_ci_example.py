@@ -48,7 +48,7 @@ def test_the_workflow_has_the_expected_steps_in_order(wf: Any) -> None:
     for part in ('lab run "$LAB_ID" --store "$LAB_STORE" --agent "$LAB_AGENT"', "--mount learner",
                  '--junit "$LAB_REPORT"'):
         assert part in run, run
-    assert wf.env["EDGELAB_SETUP_ARGS"] == "--online"
+    assert wf.env["EDGELAB_SETUP_ARGS"] == "${{ vars.EDGELAB_SETUP_ARGS || '--online' }}"
     assert wf.env["LAB_AGENT"] == "bash investigate.sh" and wf.env["LAB_ID"] == "pos-down-4523"
     triggers = wf.triggers
     assert {"push", "pull_request", "workflow_dispatch"} <= set(triggers), triggers
@@ -71,8 +71,9 @@ def test_every_run_step_is_bash_without_github_expressions(wf: Any) -> None:
         assert "${{" not in step.run, f"{step.name}: a GitHub expression in a run step"
         proc = subprocess.run(["bash", "-n"], input=step.run, capture_output=True, text=True)
         assert proc.returncode == 0, f"{step.name}: {proc.stderr}"
-    # the expressions are only where GitHub alone can answer: which repository, which ref
-    assert set(wf.expressions()) == {"EDGELAB_REPOSITORY", "EDGELAB_REF"}, wf.expressions()
+    # the expressions are only where GitHub alone can answer: the repository's variables
+    assert set(wf.expressions()) == {"EDGELAB_REPOSITORY", "EDGELAB_REF", "EDGELAB_SETUP_ARGS"}, wf.expressions()
+    assert all(v.startswith("${{ vars.") for v in wf.expressions().values()), wf.expressions()
 
 
 def test_every_action_is_pinned_to_a_commit_with_its_version_said(wf: Any) -> None:
