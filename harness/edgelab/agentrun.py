@@ -44,7 +44,7 @@ from typing import Any
 
 import yaml
 
-from . import attempts, audit, grading, labs, machine, pins, responders, session
+from . import attempts, audit, engine, grading, labs, pins, responders, session, tools
 from . import store as storelib
 from .errors import EdgelabError
 
@@ -113,12 +113,6 @@ def image_name() -> str:
     return f"edgelab/agent-runner:{pins.load().kubernetes}"
 
 
-def _image_id(ref: str) -> str | None:
-    got = subprocess.run(["docker", "image", "inspect", "--format", "{{.Id}}", ref], capture_output=True, text=True,
-                         check=False)
-    return got.stdout.strip() if got.returncode == 0 else None
-
-
 def _label(ref: str, label: str) -> str | None:
     got = subprocess.run(["docker", "image", "inspect", "--format", f'{{{{index .Config.Labels "{label}"}}}}', ref],
                          capture_output=True, text=True, check=False)
@@ -128,12 +122,12 @@ def _label(ref: str, label: str) -> str | None:
 def ensure_image(say: Say = lambda _: None) -> str:
     """The agent image, built from the operator image and the pinned kubectl when missing or its base changed."""
     ref, base = image_name(), pins.load().fault_operator_image
-    base_id = _image_id(base)
-    if base_id is None:
+    base_id = engine.image_id(base)
+    if not base_id:
         raise AgentRunError(f"image {base} is missing: run `edgelab setup` first (it builds the store's images)")
     if _label(ref, "org.edgelab.base-id") == base_id:
         return ref
-    kubectl = machine.current().kubectl
+    kubectl = tools.linux_kubectl(engine.state().arch, pins.load(), say)  # on macOS too: the image is Linux
     say(f"building {ref} (once: the operator's image and kubectl {pins.load().kubernetes})")
     with tempfile.TemporaryDirectory(prefix="edgelab-agent-image-") as tmp:
         ctx = Path(tmp)
