@@ -10,13 +10,18 @@ told what it missed; an agent that overruns its time limit is stopped and graded
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
 from typer.testing import CliRunner
+from waiting import Unmet, wait_for
 
-from edgelab import agentrun, progress, session
+from edgelab import agentrun, faults, progress, responders, session
 from edgelab import store as storelib
 from edgelab.cli import app
 
@@ -123,3 +128,34 @@ exec sleep 3600
     assert "NotReady" in lines["pod_state"].got, run.result.explain()
     assert 0 < run.score < run.result.threshold, run.result.explain()
     assert json.loads((run.folder / "result.json").read_text())["timed_out"] is True
+
+
+def test_ctrl_c_during_a_run_leaves_no_container_identity_or_fault(store1: str, tmp_path: Path) -> None:
+    """A real SIGINT to the real CLI while the agent runs: the next run must find nothing left of this one."""
+    folder = tmp_path / "interrupted"
+    folder.mkdir()
+    edgelab = str(Path(sys.executable).with_name("edgelab"))
+    proc = subprocess.Popen([edgelab, "lab", "run", LAB, "--store", store1, "--mount", str(folder), "--agent",
+                             "kubectl get pods -n pos >&2; exec sleep 3600"], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+
+    def agent_container() -> str | Unmet:
+        names = subprocess.run(["docker", "ps", "--filter", "name=edgelab-agent-", "--format", "{{.Names}}"],
+                               capture_output=True, text=True, check=True).stdout.split()
+        return names[0] if names else Unmet(f"no agent container yet; `lab run` running: {proc.poll() is None}")
+
+    try:
+        container = wait_for(agent_container, timeout=300, what="the agent's container")
+        proc.send_signal(signal.SIGINT)
+        output, _ = proc.communicate(timeout=180)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode != 0, output
+    gone = subprocess.run(["docker", "ps", "-a", "--filter", f"name={container}", "--format", "{{.Names}}"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    assert gone == "", f"the agent's container is left: {gone}"
+    assert session.running(store1) is None, output
+    assert not [r.name for r in responders.list_(store1) if r.name.startswith("agent-")], output
+    left = faults.Faults(storelib.paths(store1).admin_kubeconfig).list_faults()
+    assert left == [], f"faults left after Ctrl-C: {left}"
