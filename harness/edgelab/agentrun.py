@@ -77,6 +77,7 @@ class RunResult:
     requests: int
     started_at: datetime
     folder: Path
+    fault_types: tuple[str, ...] = ()  # what was drawn (instructors' view, like the result's `expected`)
 
     @property
     def passed(self) -> bool:
@@ -103,6 +104,7 @@ class RunResult:
                 "exit_code": self.exit_code, "findings_source": self.findings_source,
                 "findings_problem": self.findings_problem, "requests": self.requests,
                 "started_at": self.started_at.isoformat(), "folder": str(self.folder),
+                "fault_types": list(self.fault_types),
                 "result": json.loads(json.dumps(self.result.to_dict(), default=str))}
 
 
@@ -206,8 +208,11 @@ def read_findings(out_dir: Path, stdout: str) -> tuple[grading.Answer, str, str 
 
 def run(store: str, lab_id: str, agent: str, *, time_limit: float | None = None, mount: Path | None = None,
         image: str | None = None, env: tuple[str, ...] = (), learner: str = "agent",
-        say: Say = lambda _: None, targets: list[str] | None = None) -> RunResult:
-    """Start lab `lab_id` on `store`, run `agent` against it in a container, grade it like a person."""
+        say: Say = lambda _: None, targets: list[str] | None = None, types: list[str] | None = None) -> RunResult:
+    """Start lab `lab_id` on `store`, run `agent` against it in a container, grade it like a person.
+
+    `targets` and `types` are an instructor's choice instead of the lab's random draw (session.start).
+    """
     lab = labs.get(lab_id)
     storelib.validate_store_id(store)
     if not storelib.paths(store).admin_kubeconfig.exists():
@@ -242,7 +247,7 @@ def run(store: str, lab_id: str, agent: str, *, time_limit: float | None = None,
     graded = False
     try:
         _container_kubeconfig(who.kubeconfig, store, run_dir / "kubeconfig")
-        _, running = session.start(store, lab_id, say=say, targets=targets, user=who.user)
+        _, running = session.start(store, lab_id, say=say, targets=targets, types=types, user=who.user)
         ticket = attempts.ticket(lab, running.attempt)
         fixed = {"KUBECONFIG": KUBECONFIG_IN, "EDGELAB_STORE": store, "EDGELAB_FINDINGS": FINDINGS_IN,
                  "EDGELAB_TIME_LIMIT": "" if time_limit is None else f"{time_limit:g}", "HOME": "/tmp"}
@@ -268,7 +273,7 @@ def run(store: str, lab_id: str, agent: str, *, time_limit: float | None = None,
         out = RunResult(lab.id, store, agent, result, timed_out, time_limit, agent_seconds,
                         time.monotonic() - began, None if timed_out else proc.returncode, source, problem,
                         len(grading.requests(reqs, who.user, running.attempt.started_at)),
-                        running.attempt.started_at, folder)
+                        running.attempt.started_at, folder, tuple(attempts.fault_types(lab, running.attempt)))
         (folder / "result.json").write_text(json.dumps(out.to_dict(), indent=1))
         return out
     finally:

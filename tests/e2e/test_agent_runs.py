@@ -27,6 +27,7 @@ from edgelab.cli import app
 
 REPO = Path(__file__).resolve().parents[2]
 LAB = "pos-down-4523"
+BASELINE = "python3 agents/baseline.py"
 runner = CliRunner()
 
 
@@ -159,3 +160,24 @@ def test_ctrl_c_during_a_run_leaves_no_container_identity_or_fault(store1: str, 
     assert not [r.name for r in responders.list_(store1) if r.name.startswith("agent-")], output
     left = faults.Faults(storelib.paths(store1).admin_kubeconfig).list_faults()
     assert left == [], f"faults left after Ctrl-C: {left}"
+
+
+def test_the_baseline_agent_scores_full_marks_on_the_courses_practice_scenarios(store1: str, tmp_path: Path) -> None:
+    """`edgelab bench` over the course's two practice scenarios, then payment-slow's other drawn causes."""
+    results, junit = tmp_path / "baseline.jsonl", tmp_path / "baseline.xml"
+    got = runner.invoke(app, ["bench", "--store", store1, "--agent", BASELINE, "--mount", str(REPO),
+                              "--labs", "pos-down-4523,payment-slow", "--out", str(results), "--junit", str(junit),
+                              "--json"])
+    assert got.exit_code == 0, got.output
+    runs = [json.loads(line) for line in results.read_text().splitlines()]
+    assert sorted(r["lab"] for r in runs) == ["payment-slow", "pos-down-4523"], runs
+    for r in runs:
+        assert r["passed"] and r["score"] == 100, (r["lab"], r["result"]["expected"],
+                                                   [x for x in r["result"]["lines"] if not x["ok"]])
+        assert r["findings_source"] == "file" and not r["timed_out"], r
+    cases = ET.parse(junit).getroot().findall(".//testcase")
+    assert len(cases) == 2 and not ET.parse(junit).getroot().findall(".//failure"), ET.tostring(ET.parse(junit).getroot())
+    drawn = {t for r in runs if r["lab"] == "payment-slow" for t in r["fault_types"]}
+    for cause in sorted({"db-pool-exhausted", "cpu-limit-low", "cpu-hog"} - drawn):
+        run = agentrun.run(store1, "payment-slow", BASELINE, mount=REPO, types=[cause], time_limit=600)
+        assert run.passed and run.score == 100, (cause, run.result.explain())
