@@ -15,9 +15,11 @@ import signal
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 from typer.testing import CliRunner
 from waiting import Unmet, wait_for
 
@@ -29,6 +31,13 @@ REPO = Path(__file__).resolve().parents[2]
 LAB = "pos-down-4523"
 BASELINE = "python3 agents/baseline.py"
 runner = CliRunner()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def store_left_as_found(store1: str) -> Iterator[None]:
+    """The shared store goes on to other modules healthy and as its manifests say (agents may scale or undo)."""
+    yield
+    session.stop(store1)
 
 
 def script(folder: Path, text: str) -> Path:
