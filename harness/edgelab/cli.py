@@ -779,6 +779,54 @@ def lab_stop(store: StoreOpt, as_json: JsonOpt = False) -> None:
     raise typer.Exit(0)
 
 
+@lab_app.command("run")
+def lab_run(
+    lab_id: Annotated[str, typer.Argument(metavar="ID", help="A lab from `edgelab lab list`.")],
+    store: StoreOpt,
+    agent: Annotated[str, typer.Option(help="The command that investigates, run with `sh -c` in the agent "
+                                       "container, e.g. \"python3 agents/baseline.py\".")],
+    time_limit: Annotated[str | None, typer.Option(help="Stop the agent after this long (90s, 10m, 1h); "
+                                                   "what it did until then is graded.")] = None,
+    mount: Annotated[Path | None, typer.Option(help="Folder seen read-only as /agent, the working directory "
+                                               "(default: this one; its labs/ and drills/ are hidden).")] = None,
+    image: Annotated[str | None, typer.Option(help="Run in this image instead of edgelab's agent image "
+                                              "(it must have sh and whatever COMMAND needs).")] = None,
+    env: Annotated[list[str] | None, typer.Option(help="Pass this variable of your environment to the agent "
+                                                  "(e.g. an API key); repeatable.")] = None,
+    learner: Annotated[str, typer.Option(help="Whose attempt this is, for `edgelab progress`.")] = "agent",
+    target: Annotated[list[str] | None, typer.Option(help="Instructors: namespace/deployment per fault "
+                                                      "instead of a random draw.")] = None,
+    junit: Annotated[Path | None, typer.Option(help="Also write a JUnit XML report (CI).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Graded run for a program: start the lab, run COMMAND against it, grade it like a person.
+
+    COMMAND runs in a container with the ticket ($EDGELAB_TICKET and stdin), its own
+    kubeconfig ($KUBECONFIG, the learner's rights) and nothing of this machine's
+    edgelab state. It writes its findings (`edgelab lab template`) to
+    $EDGELAB_FINDINGS or prints them. Exit 0 only when passed. docs/agents.md has
+    the whole interface.
+
+    Example: edgelab lab run pos-down-4523 --store 4523 --agent "python3 agents/baseline.py" --time-limit 5m
+    """
+    from . import agentrun, drill
+    from . import progress as progresslib
+
+    limit = drill.seconds(time_limit) if time_limit else None
+    run = agentrun.run(store, lab_id, agent, time_limit=limit, mount=mount, image=image, env=tuple(env or ()),
+                       learner=learner, say=_Progress(as_json).say, targets=target or None)
+    if junit:
+        progresslib.write_junit([run.result], junit)
+    if as_json:
+        print(json.dumps(run.to_dict()))
+    else:
+        out.print(run.summary(), markup=False, soft_wrap=True)
+        out.print(run.result.explain(), markup=False)
+        if run.result.debrief is not None:
+            out.print("\n" + run.result.debrief.render(), markup=False)
+    raise typer.Exit(0 if run.passed else 1)
+
+
 @app.command("progress")
 def progress_cmd(
     learner: Annotated[str | None, typer.Option(help="Only this learner.")] = None,
