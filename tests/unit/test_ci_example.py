@@ -57,7 +57,9 @@ def test_the_workflow_has_the_expected_steps_in_order(wf: Any) -> None:
 def test_the_grade_is_published_and_the_store_torn_down_even_when_the_run_fails(wf: Any) -> None:
     publish, keep, down = wf.steps[6:]
     assert publish.runs(failed=True) and keep.runs(failed=True) and down.runs(failed=True)
-    assert publish.with_["report_paths"] == "${{ env.LAB_REPORT }}" and keep.with_["path"] == "${{ env.LAB_REPORT }}"
+    assert publish.with_["report_paths"] == "${{ env.LAB_REPORT }}"
+    assert keep.with_["path"].split() == ["${{", "env.LAB_REPORT", "}}", "edgelab-run/"], keep.with_
+    assert "exit \"$status\"" in (wf.steps[5].run or "")  # the run's grade is the step's outcome
     assert "edgelab down --store \"$LAB_STORE\"" in (down.run or "")
     assert not wf.steps[4].runs(failed=True)  # no store is made after a failed setup
 
