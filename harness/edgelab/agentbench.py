@@ -154,13 +154,20 @@ class Results:
     """A results file, read and checked."""
 
     path: Path
-    runs: list[RunLine]
-    skipped: list[SkipLine]
+    lines: list[RunLine | SkipLine]  # in the file's order
+
+    @property
+    def runs(self) -> list[RunLine]:
+        return [x for x in self.lines if isinstance(x, RunLine)]
+
+    @property
+    def skipped(self) -> list[SkipLine]:
+        return [x for x in self.lines if isinstance(x, SkipLine)]
 
     @property
     def agents(self) -> list[str]:
         """The agents the file ran (one for a file `bench` wrote), in order of appearance."""
-        return list(dict.fromkeys(x.agent for x in [*self.runs, *self.skipped]))
+        return list(dict.fromkeys(x.agent for x in self.lines))
 
 
 def load(path: Path) -> Results:
@@ -172,18 +179,10 @@ def load(path: Path) -> Results:
         raise ResultsFileError(path, f"cannot read: {e.strerror}") from e
     except UnicodeDecodeError as e:
         raise ResultsFileError(path, "not a text file (not UTF-8)") from e
-    runs: list[RunLine] = []
-    skipped: list[SkipLine] = []
-    for number, raw in enumerate(text.splitlines(), 1):
-        if raw.strip():
-            line = parse_line(raw, path, number)
-            if isinstance(line, SkipLine):
-                skipped.append(line)
-            else:
-                runs.append(line)
-    if not runs and not skipped:
+    lines = [parse_line(raw, path, number) for number, raw in enumerate(text.splitlines(), 1) if raw.strip()]
+    if not lines:
         raise ResultsFileError(path, "empty: no runs")
-    return Results(path, runs, skipped)
+    return Results(path, lines)
 
 
 # --- summaries -----------------------------------------------------------------------------------------------
@@ -236,35 +235,38 @@ class Overall:
         return asdict(self)
 
 
-def summarize(runs: Iterable[RunLine], skipped: Iterable[SkipLine] = (), k: int | None = None
-              ) -> tuple[list[LabSummary], Overall]:
-    """Per lab (in order of first appearance; skipped labs with their reason) and overall.
+def summarize(lines: Iterable[RunLine | SkipLine], k: int | None = None) -> tuple[list[LabSummary], Overall]:
+    """Per lab, in the lines' order (a skipped lab with its reason), and overall.
 
     k defaults to the most runs any lab had (a bench's --repeat)."""
     by_lab: dict[str, list[RunLine]] = {}
     reasons: dict[str, str] = {}
-    for r in runs:
-        by_lab.setdefault(r.lab, []).append(r)
-    for s in skipped:
-        if s.lab not in by_lab:
-            reasons.setdefault(s.lab, s.skipped)
-    k = k if k is not None else max((len(v) for v in by_lab.values()), default=1)
+    for x in lines:
+        runs = by_lab.setdefault(x.lab, [])
+        if isinstance(x, SkipLine):
+            reasons.setdefault(x.lab, x.skipped)
+        else:
+            runs.append(x)
+    k = k if k is not None else max((len(v) for v in by_lab.values()), default=1) or 1
     if k < 1:
         raise ValueError(f"k must be at least 1 (got {k})")
     labs: list[LabSummary] = []
     for lab, rs in by_lab.items():
         n, c = len(rs), sum(r.passed for r in rs)
+        if not n:
+            labs.append(LabSummary(lab, 0, 0, k, None, None, None, None, None, 0, 0.0, reasons[lab]))
+            continue
         labs.append(LabSummary(
-            lab=lab, runs=n, passed=c, k=k, pass_at_1=pass_at_k(n, c, 1), pass_at_k=pass_at_k(n, c, k) if k <= n else None,
+            lab=lab, runs=n, passed=c, k=k, pass_at_1=pass_at_k(n, c, 1),
+            pass_at_k=pass_at_k(n, c, k) if k <= n else None,
             mean_score=_mean([r.score for r in rs]), mean_agent_seconds=_mean([r.agent_seconds for r in rs]),
             mean_requests=_mean([r.requests for r in rs]), timeouts=sum(r.timed_out for r in rs),
             total_seconds=sum(r.total_seconds for r in rs)))
-    labs += [LabSummary(lab, 0, 0, k, None, None, None, None, None, 0, 0.0, reason) for lab, reason in reasons.items()]
     ran = [s for s in labs if s.runs]
     every = [r for rs in by_lab.values() for r in rs]
     at_k = [s.pass_at_k for s in ran if s.pass_at_k is not None]
     overall = Overall(
-        labs=len(ran), skipped=len(reasons), runs=len(every), passed=sum(r.passed for r in every), k=k,
+        labs=len(ran), skipped=len(labs) - len(ran), runs=len(every), passed=sum(r.passed for r in every), k=k,
         pass_at_1=_mean([s.pass_at_1 for s in ran if s.pass_at_1 is not None]),
         pass_at_k=_mean(at_k) if len(at_k) == len(ran) else None,
         mean_score=_mean([s.mean_score for s in ran if s.mean_score is not None]),
@@ -334,8 +336,8 @@ class Comparison:
 
 def compare(a: Results, b: Results) -> Comparison:
     """A's labs in A's order, then those only B has."""
-    labs_a = {s.lab: s for s in summarize(a.runs, a.skipped)[0]}
-    labs_b = {s.lab: s for s in summarize(b.runs, b.skipped)[0]}
+    labs_a = {s.lab: s for s in summarize(a.lines)[0]}
+    labs_b = {s.lab: s for s in summarize(b.lines)[0]}
     rows = [LabComparison(lab, labs_a.get(lab), labs_b.get(lab)) for lab in dict.fromkeys([*labs_a, *labs_b])]
     common = {r.lab for r in rows if r.a and r.a.runs and r.b and r.b.runs}
     return Comparison(a, b, rows, summarize([r for r in a.runs if r.lab in common], k=1)[1],
@@ -410,12 +412,14 @@ def _check_writable(path: Path, what: str) -> None:
     folder = path.parent
     while not folder.exists() and folder != folder.parent:
         folder = folder.parent
-    if not folder.is_dir() or path.is_dir() or not os.access(folder, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
+    if (not folder.is_dir() or path.is_dir() or not os.access(folder, os.W_OK | os.X_OK)
+            or (path.exists() and not os.access(path, os.W_OK))):
         raise BenchError(f"cannot write the {what} {path}: not writable; choose another path")
 
 
-def _fmt_seconds(s: float) -> str:
-    return f"{s:g}s"
+def _timed_out(r: RunLike) -> str:
+    """The note a timed-out run's JUnit failure carries."""
+    return f"timed out after {r.time_limit if r.time_limit is not None else r.agent_seconds:g}s" if r.timed_out else ""
 
 
 @dataclass
@@ -431,16 +435,14 @@ class Bench:
     interrupted: bool = False
 
     def summary(self) -> tuple[list[LabSummary], Overall]:
-        return summarize([x for x in self.lines if isinstance(x, RunLine)],
-                         [x for x in self.lines if isinstance(x, SkipLine)], k=self.repeat)
+        return summarize(self.lines, k=self.repeat)
 
     def cases(self) -> list[Case]:
         """One JUnit case per run: class = the lab, name = lab#repeat."""
         from .progress import Case
 
         return [Case(r.result, f"{r.lab}#{i}", classname=r.lab, seconds=r.agent_seconds,
-                     note=(f"timed out after {_fmt_seconds(r.time_limit if r.time_limit is not None else r.agent_seconds)}"
-                           if r.timed_out else ""),
+                     note=_timed_out(r),
                      properties={"timed_out": str(r.timed_out).lower(), "agent_seconds": f"{r.agent_seconds:.1f}",
                                  "requests": str(r.requests)})
                 for i, r in self.runs]

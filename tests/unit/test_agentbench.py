@@ -1,94 +1,20 @@
 """Agent benchmarks (harness/edgelab/agentbench.py) without a cluster: pass@k, the summary numbers, the results
 file (one line per run, on disk before the next run starts), skipped labs, JUnit, comparing two files, and the
-errors a user meets. The runner is a fake returning what agentrun.RunResult carries, graded with real types."""
+errors a user meets. The runner is a fake (benchfake.py)."""
 
 from __future__ import annotations
 
 import json
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from benchfake import AGENT, T0, FakeRunner, run_line, write_lines
 
-from edgelab import agentbench, grading, labs, session
+from edgelab import agentbench, labs, session
 from edgelab.agentbench import BenchError, ResultsFileError, pass_at_k
 from edgelab.errors import EdgelabError
-
-T0 = datetime(2026, 11, 30, 7, 0, tzinfo=UTC)
-AGENT = "python3 agents/baseline.py"
-
-
-def graded(lab: str, score: float, threshold: float = 85.0) -> grading.Result:
-    """A real grading.Result: one findings line, the root cause, earned in proportion to the score."""
-    earned = round(score)
-    line = grading.Line("findings", "root_cause", "the root cause", earned, 100, "missing-secret",
-                        "missing-secret" if earned == 100 else "high-load",
-                        None if earned == 100 else "kubectl logs -n pos deploy/pos-backend")
-    passed = score >= threshold
-    return grading.Result(lab, f"title of {lab}", (line,), earned, 100, score, threshold, passed,
-                          10 if passed else 0, {"findings": {"root_cause": "missing-secret"}})
-
-
-@dataclass(frozen=True)
-class FakeRun:
-    """The fields of agentrun.RunResult (docs/agents.md), and its JSON line."""
-
-    lab: str
-    store: str
-    agent: str
-    result: grading.Result
-    timed_out: bool = False
-    time_limit: float | None = 600.0
-    agent_seconds: float = 30.0
-    total_seconds: float = 90.0
-    exit_code: int | None = 0
-    findings_source: str = "file"
-    findings_problem: str | None = None
-    requests: int = 12
-    started_at: datetime = T0
-    folder: Path = Path("/tmp/run")
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"lab": self.lab, "store": self.store, "agent": self.agent, "result": self.result.to_dict(),
-                "passed": self.result.passed, "score": self.result.score, "timed_out": self.timed_out,
-                "time_limit": self.time_limit, "agent_seconds": self.agent_seconds,
-                "total_seconds": self.total_seconds, "exit_code": self.exit_code,
-                "findings_source": self.findings_source, "findings_problem": self.findings_problem,
-                "requests": self.requests, "started_at": self.started_at.isoformat(), "folder": str(self.folder)}
-
-
-@dataclass
-class FakeRunner:
-    """Plays scripted outcomes (lab -> one (score, timed out) per repeat) and records each call."""
-
-    outcomes: dict[str, list[tuple[float, bool]]]
-    calls: list[dict[str, Any]] = field(default_factory=list)
-    check: Any = None  # called before each run with the number of runs so far
-
-    def __call__(self, store: str, lab_id: str, agent: str, *, time_limit: float | None = None,
-                 mount: Path | None = None, say: Any = None) -> FakeRun:
-        if self.check:
-            self.check(len(self.calls))
-        score, timed_out = self.outcomes[lab_id][sum(c["lab"] == lab_id for c in self.calls)]
-        self.calls.append({"store": store, "lab": lab_id, "agent": agent, "time_limit": time_limit, "mount": mount})
-        say("agent started")
-        return FakeRun(lab_id, store, agent, graded(lab_id, score), timed_out=timed_out, time_limit=time_limit,
-                       agent_seconds=600.0 if timed_out else 20.0 + score / 10, requests=int(score) // 10)
-
-
-def run_line(lab: str, repeat: int, score: float, *, timed_out: bool = False, agent_seconds: float = 30.0,
-             requests: int = 10, total_seconds: float = 60.0, agent: str = AGENT) -> dict[str, Any]:
-    line = FakeRun(lab, "4523", agent, graded(lab, score), timed_out=timed_out, agent_seconds=agent_seconds,
-                   requests=requests, total_seconds=total_seconds).to_dict()
-    return {**line, "repeat": repeat}
-
-
-def write_lines(path: Path, lines: list[dict[str, Any]]) -> Path:
-    path.write_text("".join(json.dumps(x) + "\n" for x in lines))
-    return path
 
 
 def checked(lines: list[dict[str, Any]]) -> list[Any]:
@@ -134,8 +60,7 @@ def test_summary_per_lab_and_overall_from_hand_made_lines() -> None:
         {"lab": "froze-at-1620", "store": "4523", "agent": AGENT, "skipped": "needs 2 nodes; store 4523 has 1",
          "min_nodes": 2, "store_nodes": 1},
     ])
-    rows, overall = agentbench.summarize([x for x in lines if isinstance(x, agentbench.RunLine)],
-                                         [x for x in lines if isinstance(x, agentbench.SkipLine)])
+    rows, overall = agentbench.summarize(lines)
     pos, pay, froze = rows
     assert (pos.lab, pos.runs, pos.passed, pos.k, pos.timeouts) == ("pos-down-4523", 3, 2, 3, 0)
     assert pos.pass_at_1 == pytest.approx(2 / 3) and pos.pass_at_k == 1.0
@@ -198,9 +123,9 @@ def test_bench_writes_one_flushed_line_per_run_and_skips_what_the_store_cannot_r
     assert not b.interrupted and len(b.runs) == 4
     rows, overall = b.summary()
     assert [(r.lab, r.runs, r.passed, r.pass_at_1, r.pass_at_k, r.timeouts) for r in rows] == [
-        ("pos-down-4523", 2, 1, 0.5, 1.0, 1), ("payment-slow", 2, 2, 1.0, 1.0, 0), ("froze-at-1620", 0, 0, None, None, 0)]
+        ("pos-down-4523", 2, 1, 0.5, 1.0, 1), ("froze-at-1620", 0, 0, None, None, 0), ("payment-slow", 2, 2, 1.0, 1.0, 0)]
     assert (overall.labs, overall.skipped, overall.runs, overall.passed, overall.pass_at_1) == (2, 1, 4, 3, 0.75)
-    assert agentbench.load(out).runs == [x for x in b.lines if isinstance(x, agentbench.RunLine)]  # file = memory
+    assert agentbench.load(out).lines == b.lines  # what the file holds is what was summarized
 
 
 def test_every_lab_by_default_in_id_order(tmp_path: Path) -> None:
