@@ -385,13 +385,17 @@ def default_runner() -> Runner:
 
 
 def store_nodes(store: str) -> int:
-    """How many nodes the store has (SessionError when it is not up)."""
+    """How many nodes the store has (SessionError when it is not up; BenchError when its API does not answer)."""
     from kubernetes import client
 
     from . import session
 
     with session._api(store) as api:
-        return len(client.CoreV1Api(api).list_node(_request_timeout=30).items)
+        try:
+            return len(client.CoreV1Api(api).list_node(_request_timeout=30).items)
+        except Exception as e:
+            raise BenchError(f"cannot list the nodes of store {store} ({type(e).__name__}: {e}); is it running? "
+                             f"`edgelab status --store {store}` says") from e
 
 
 def _open_results(path: Path) -> IO[str]:

@@ -208,6 +208,36 @@ def test_a_store_that_is_not_up_is_the_stores_own_error(tmp_path: Path) -> None:
     assert not (tmp_path / "b.jsonl").exists()  # no empty results file left behind
 
 
+def test_the_stores_node_count_and_a_store_whose_api_does_not_answer(monkeypatch: pytest.MonkeyPatch) -> None:
+    from kubernetes import client
+
+    class Nodes:
+        def __init__(self, api: object) -> None:
+            self.api = api
+
+        def list_node(self, **_: object) -> object:
+            if self.api == "down":
+                raise ConnectionRefusedError("connection refused")
+            return type("NodeList", (), {"items": ["store-4523-control-plane", "store-4523-worker"]})()
+
+    class Api:
+        def __init__(self, store: str) -> None:
+            self.store = store
+
+        def __enter__(self) -> str:
+            return "down" if self.store == "4524" else "up"
+
+        def __exit__(self, *_: object) -> None:
+            pass
+
+    monkeypatch.setattr(session, "_api", Api)
+    monkeypatch.setattr(client, "CoreV1Api", Nodes)
+    assert agentbench.store_nodes("4523") == 2
+    with pytest.raises(BenchError, match=r"cannot list the nodes of store 4524 \(ConnectionRefusedError: connection "
+                                         r"refused\); is it running\? `edgelab status --store 4524`"):
+        agentbench.store_nodes("4524")
+
+
 def test_a_results_file_that_cannot_be_written_is_said_before_the_first_run(tmp_path: Path) -> None:
     (tmp_path / "a-file").write_text("")
     with pytest.raises(BenchError, match="cannot write the results file .*a-file/b.jsonl"):
