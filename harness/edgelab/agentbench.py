@@ -421,7 +421,7 @@ def _check_writable(path: Path, what: str) -> None:
         raise BenchError(f"cannot write the {what} {path}: not writable; choose another path")
 
 
-def _timed_out(r: RunLike) -> str:
+def timed_out_note(r: RunLike) -> str:
     """The note a timed-out run's JUnit failure carries."""
     return f"timed out after {r.time_limit if r.time_limit is not None else r.agent_seconds:g}s" if r.timed_out else ""
 
@@ -446,7 +446,7 @@ class Bench:
         from .progress import Case
 
         return [Case(r.result, f"{r.lab}#{i}", classname=r.lab, seconds=r.agent_seconds,
-                     note=_timed_out(r),
+                     note=timed_out_note(r),
                      properties={"timed_out": str(r.timed_out).lower(), "agent_seconds": f"{r.agent_seconds:.1f}",
                                  "requests": str(r.requests)})
                 for i, r in self.runs]

@@ -809,14 +809,15 @@ def lab_run(
 
     Example: edgelab lab run pos-down-4523 --store 4523 --agent "python3 agents/baseline.py" --time-limit 5m
     """
-    from . import agentrun, drill
+    from . import agentbench, agentrun, drill
     from . import progress as progresslib
 
     limit = drill.seconds(time_limit) if time_limit else None
     run = agentrun.run(store, lab_id, agent, time_limit=limit, mount=mount, image=image, env=tuple(env or ()),
                        learner=learner, say=_Progress(as_json).say, targets=target or None)
     if junit:
-        progresslib.write_junit([run.result], junit)
+        progresslib.write_junit([progresslib.Case(
+            run.result, run.lab, seconds=run.agent_seconds, note=agentbench.timed_out_note(run))], junit)
     if as_json:
         print(json.dumps(run.to_dict()))
     else:
