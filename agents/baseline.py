@@ -542,12 +542,11 @@ def rule_crash(obs: Observations, w: Workload) -> Finding | None:
     if not crashing:
         return None
     last_words = lines_of(obs, w.namespace, w.name, previous=True) + lines_of(obs, w.namespace, w.name)
-    for pattern, cause in CRASH_CAUSES:
-        shown = first_matching(last_words, pattern, 1)
-        if shown:
-            break
-    else:
+    said = next(((first_matching(last_words, pattern, 1), cause) for pattern, cause in CRASH_CAUSES
+                 if first_matching(last_words, pattern, 1)), None)
+    if said is None:
         return None
+    shown, cause = said
     shown += first_matching(last_words, r"cannot start: \d+ configuration problem", 1)
     pod = worst_pod(crashing)
     state = "CrashLoopBackOff" if pod_state(pod) == "CrashLoopBackOff" else "Error"
@@ -810,8 +809,8 @@ class Responder:
             if not ready(pod) or restarts(pod):
                 by_workload.setdefault(workload_of(name(pod), self.obs.deployments[ns]), []).append(pod)
         for pods in by_workload.values():
-            if (pod := worst_pod(pods)) is not None:
-                self.show("describe", "pod", name(pod), "-n", ns)
+            if (worst := worst_pod(pods)) is not None:
+                self.show("describe", "pod", name(worst), "-n", ns)
 
     def top(self, ns: str) -> None:
         self.obs.top[ns] = parse_top("\n".join(self.show("top", "pods", "-n", ns, "--no-headers")))
