@@ -779,6 +779,54 @@ def lab_stop(store: StoreOpt, as_json: JsonOpt = False) -> None:
     raise typer.Exit(0)
 
 
+@lab_app.command("run")
+def lab_run(
+    lab_id: Annotated[str, typer.Argument(metavar="ID", help="A lab from `edgelab lab list`.")],
+    store: StoreOpt,
+    agent: Annotated[str, typer.Option(help="The command that investigates, run with `sh -c` in the agent "
+                                       "container, e.g. \"python3 agents/baseline.py\".")],
+    time_limit: Annotated[str | None, typer.Option(help="Stop the agent after this long (90s, 10m, 1h); "
+                                                   "what it did until then is graded.")] = None,
+    mount: Annotated[Path | None, typer.Option(help="Folder seen read-only as /agent, the working directory "
+                                               "(default: this one; its labs/ and drills/ are hidden).")] = None,
+    image: Annotated[str | None, typer.Option(help="Run in this image instead of edgelab's agent image "
+                                              "(it must have sh and whatever COMMAND needs).")] = None,
+    env: Annotated[list[str] | None, typer.Option(help="Pass this variable of your environment to the agent "
+                                                  "(e.g. an API key); repeatable.")] = None,
+    learner: Annotated[str, typer.Option(help="Whose attempt this is, for `edgelab progress`.")] = "agent",
+    target: Annotated[list[str] | None, typer.Option(help="Instructors: namespace/deployment per fault "
+                                                      "instead of a random draw.")] = None,
+    junit: Annotated[Path | None, typer.Option(help="Also write a JUnit XML report (CI).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Graded run for a program: start the lab, run COMMAND against it, grade it like a person.
+
+    COMMAND runs in a container with the ticket ($EDGELAB_TICKET and stdin), its own
+    kubeconfig ($KUBECONFIG, the learner's rights) and nothing of this machine's
+    edgelab state. It writes its findings (`edgelab lab template`) to
+    $EDGELAB_FINDINGS or prints them. Exit 0 only when passed. docs/agents.md has
+    the whole interface.
+
+    Example: edgelab lab run pos-down-4523 --store 4523 --agent "python3 agents/baseline.py" --time-limit 5m
+    """
+    from . import agentrun, drill
+    from . import progress as progresslib
+
+    limit = drill.seconds(time_limit) if time_limit else None
+    run = agentrun.run(store, lab_id, agent, time_limit=limit, mount=mount, image=image, env=tuple(env or ()),
+                       learner=learner, say=_Progress(as_json).say, targets=target or None)
+    if junit:
+        progresslib.write_junit([run.result], junit)
+    if as_json:
+        print(json.dumps(run.to_dict()))
+    else:
+        out.print(run.summary(), markup=False, soft_wrap=True)
+        out.print(run.result.explain(), markup=False)
+        if run.result.debrief is not None:
+            out.print("\n" + run.result.debrief.render(), markup=False)
+    raise typer.Exit(0 if run.passed else 1)
+
+
 @app.command("progress")
 def progress_cmd(
     learner: Annotated[str | None, typer.Option(help="Only this learner.")] = None,
@@ -804,6 +852,163 @@ def progress_cmd(
             table.add_row(r["learner"], r["lab"], str(r["attempts"]), f"{r['best_score']:g}%",
                           f"{r['pass_rate']:.0f}%", "yes" if r["passed"] else "no")
         out.print(table)
+    raise typer.Exit(0)
+
+
+# --- benchmarks of agents -----------------------------------------------------------------------------------
+
+bench_app = _Typer(no_args_is_help=True, invoke_without_command=True, subcommand_metavar="| compare A.jsonl B.jsonl")
+app.add_typer(bench_app, name="bench")
+
+
+def _pct(x: float | None, digits: int = 0) -> str:
+    return "-" if x is None else f"{x:.{digits}f}%"
+
+
+def _num(x: float | None, digits: int = 0) -> str:
+    return "-" if x is None else f"{x:.{digits}f}"
+
+
+def _p(x: float | None) -> str:
+    return "-" if x is None else f"{x:.2f}"
+
+
+def _render_bench(path: Path, labs: list[Any], overall: Any, agent: str, store: str) -> None:
+    """The bench's table: agentbench.LabSummary rows, then agentbench.Overall."""
+    from rich.table import Table
+
+    k = overall.k
+    table = Table("lab", "runs", "passed", "pass@1", f"pass@{k}", "mean score", "agent s", "requests", "timeouts",
+                  title=f"agent {agent!r} on store {store}", box=None, title_justify="left")
+    for s in labs:
+        if s.skipped:
+            table.add_row(s.lab, "0", "-", "-", "-", "-", "-", "-", "-", f"skipped: {s.skipped}")
+            continue
+        table.add_row(s.lab, str(s.runs), str(s.passed), _p(s.pass_at_1), _p(s.pass_at_k), _pct(s.mean_score, 1),
+                      _num(s.mean_agent_seconds), _num(s.mean_requests, digits=1), str(s.timeouts))
+    table.add_row(f"overall ({overall.labs} lab{'' if overall.labs == 1 else 's'})", str(overall.runs),
+                  str(overall.passed), _p(overall.pass_at_1), _p(overall.pass_at_k), _pct(overall.mean_score, 1),
+                  _num(overall.mean_agent_seconds), _num(overall.mean_requests, digits=1), str(overall.timeouts),
+                  f"{overall.total_seconds / 60:.1f} min in all", style="bold")
+    out.print(table)
+    out.print(f"results: {path}", markup=False, highlight=False)
+
+
+@bench_app.callback()
+def bench(
+    ctx: typer.Context,
+    agent: Annotated[str | None, typer.Option(metavar="COMMAND", help="Required: the command that runs your agent "
+                                              "(run with `sh -c` in the agent container; see docs/agents.md).")] = None,
+    store: Annotated[str | None, typer.Option("--store", "-s", help="Required: the store to run on (it must be "
+                                              "up; one run at a time).")] = None,
+    labs: Annotated[str | None, typer.Option(metavar="ID,ID,...", help="Only these labs, in this order "
+                                             "(default: every lab; `edgelab lab list`).")] = None,
+    repeat: Annotated[int, typer.Option(metavar="N", help="Runs of each lab; pass@N is reported.")] = 1,
+    time_limit: Annotated[str, typer.Option(metavar="DURATION", help="Each run's limit, like 90s, 10m, 1h "
+                                            "(`none`: no limit); over it the agent is stopped and graded on what "
+                                            "it did.")] = "10m",
+    mount: Annotated[Path | None, typer.Option(metavar="DIR", help="The agent's working directory /agent, read-only "
+                                               "(default: the current directory).")] = None,
+    out_file: Annotated[Path | None, typer.Option("--out", metavar="FILE.jsonl", help="The results file, one JSON "
+                                                  "line per run (default: bench-<UTC time>.jsonl here; must not "
+                                                  "exist).")] = None,
+    junit: Annotated[Path | None, typer.Option(metavar="FILE", help="Also write a JUnit XML report: one test case "
+                                               "per run.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout at the end (progress "
+                                          "stays on stderr).")] = False,
+) -> None:
+    """Benchmark an agent: run labs N times each on one store, grade every run, report pass@k.
+
+    Each run is `edgelab lab run` (docs/agents.md): the lab starts, the agent
+    investigates with its own identity and writes findings, the run is graded
+    like `lab submit`. Every run appends one JSON line to the results file as
+    it ends, so Ctrl-C loses nothing finished. Labs needing more nodes than the
+    store has are skipped (a line says why). At the end, a table per lab: runs,
+    passed, pass@1, pass@N, mean score, mean agent seconds, mean requests,
+    timeouts, and an overall row. Exit 0 once every run is recorded, passed or
+    not; 130 when interrupted. docs/bench.md explains every column.
+
+    Example: edgelab bench --agent 'python3 agents/baseline.py' --store 4523 --repeat 3 --junit bench.xml
+
+    Compare two agents' results files: edgelab bench compare A.jsonl B.jsonl (`edgelab bench compare --help`)
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    from . import agentbench
+
+    try:
+        if agent is None or store is None:
+            raise agentbench.BenchError("give the agent and the store: edgelab bench --agent COMMAND --store S "
+                                        "(edgelab bench --help)")
+        progress = _Progress(quiet=False)
+        b = agentbench.bench(store, agent, labs=None if labs is None else labs.split(","), repeat=repeat,
+                             time_limit=agentbench.parse_time_limit(time_limit), mount=mount, out=out_file,
+                             junit=junit, say=progress.say)
+        lab_rows, overall = b.summary()
+    except (typer.Exit, click.exceptions.Exit, click.exceptions.ClickException, click.exceptions.Abort):
+        raise
+    except Exception as exc:
+        raise _fail(exc) from exc
+    if as_json:
+        print(json.dumps(agentbench.summary_json(b.path, lab_rows, overall, agent=agent, store=store,
+                                                 interrupted=b.interrupted,
+                                                 junit=None if junit is None else str(junit))))
+    else:
+        _render_bench(b.path, lab_rows, overall, agent, store)
+        if junit:
+            out.print(f"JUnit: {junit}", markup=False, highlight=False)
+    raise typer.Exit(130 if b.interrupted else 0)
+
+
+@bench_app.command("compare")
+def bench_compare(
+    a: Annotated[Path, typer.Argument(metavar="A.jsonl", help="A results file of `edgelab bench` (the baseline).")],
+    b: Annotated[Path, typer.Argument(metavar="B.jsonl", help="Another one (the Δ columns are B minus A).")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Two results files side by side, lab by lab: pass@1, mean score and its change, mean agent time, requests.
+
+    Labs only one file ran are marked and left out of the overall row, which
+    is over the labs both ran. Each file's agent is named from its lines.
+
+    Example: edgelab bench compare bench-baseline.jsonl bench-mine.jsonl
+    """
+    from rich.table import Table
+
+    from . import agentbench
+
+    c = agentbench.compare(agentbench.load(a), agentbench.load(b))
+    if as_json:
+        print(json.dumps(c.to_dict()))
+        raise typer.Exit(0)
+    out.print(f"A: {a} (agent {', '.join(map(repr, c.a.agents))})\nB: {b} (agent {', '.join(map(repr, c.b.agents))})",
+              markup=False, highlight=False)
+    table = Table("lab", "pass@1 A", "pass@1 B", "score A", "score B", "Δ score", "agent s A", "agent s B",
+                  "requests A", "requests B", "", box=None)
+
+    def delta(x: float | None) -> str:
+        return "-" if x is None else f"{x:+.1f}"
+
+    def side(s: agentbench.LabSummary | None, name: str) -> str:
+        return f"not in {name}" if s is None else f"skipped in {name}: {s.skipped}" if s.skipped else ""
+
+    def of(s: agentbench.LabSummary | None, attr: str) -> float | None:
+        return None if s is None else getattr(s, attr)
+
+    for row in c.labs:
+        x, y = row.a, row.b
+        note = "; ".join(filter(None, (side(x, "A"), side(y, "B"))))
+        table.add_row(row.lab, _p(of(x, "pass_at_1")), _p(of(y, "pass_at_1")), _pct(of(x, "mean_score"), 1),
+                      _pct(of(y, "mean_score"), 1), delta(row.delta_score), _num(of(x, "mean_agent_seconds")),
+                      _num(of(y, "mean_agent_seconds")), _num(of(x, "mean_requests"), digits=1),
+                      _num(of(y, "mean_requests"), digits=1), note)
+    oa, ob = c.overall_a, c.overall_b
+    n = len(c.common)
+    table.add_row(f"overall ({n} lab{'' if n == 1 else 's'} both ran)", _p(oa.pass_at_1), _p(ob.pass_at_1),
+                  _pct(oa.mean_score, 1), _pct(ob.mean_score, 1), delta(c.delta_score), _num(oa.mean_agent_seconds),
+                  _num(ob.mean_agent_seconds), _num(oa.mean_requests, digits=1), _num(ob.mean_requests, digits=1), "",
+                  style="bold")
+    out.print(table)
     raise typer.Exit(0)
 
 

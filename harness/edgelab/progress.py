@@ -5,7 +5,8 @@ summary per learner and lab (attempts, best score, pass rate, passed) is a
 query over it, so nothing derived can drift. Each write is one transaction
 (BEGIN IMMEDIATE ... COMMIT, ROLLBACK on any error): an interrupted write
 leaves nothing half-made. `write_junit` turns graded results into a JUnit
-file, one test case per lab, the failure text being the result's feedback.
+file, one test case per lab (or per `Case`: `edgelab bench` names one per
+run), the failure text being the result's feedback.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import sqlite3
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -125,26 +126,44 @@ def summary_dicts(summaries: Iterable[Summary]) -> list[dict[str, Any]]:
     return [asdict(s) for s in summaries]
 
 
-def junit(results: Iterable[Result], suite: str = "edgelab labs") -> ET.ElementTree:
-    """One test case per lab; a lab not passed is a failure whose text is the feedback."""
-    results = list(results)
-    failures = sum(not r.passed for r in results)
-    root = ET.Element("testsuites", tests=str(len(results)), failures=str(failures))
-    ts = ET.SubElement(root, "testsuite", name=suite, tests=str(len(results)), failures=str(failures), errors="0")
-    for r in results:
-        case = ET.SubElement(ts, "testcase", classname="edgelab.labs", name=r.lab)
+@dataclass(frozen=True)
+class Case:
+    """One JUnit test case: a graded result, named; `note` (e.g. "timed out after 600s") joins its failure."""
+
+    result: Result
+    name: str
+    classname: str = "edgelab.labs"
+    note: str = ""
+    seconds: float | None = None  # the case's `time` attribute, when known
+    properties: Mapping[str, str] = field(default_factory=dict)  # beyond score, threshold and points
+
+
+def junit(results: Iterable[Result | Case], suite: str = "edgelab labs") -> ET.ElementTree:
+    """One test case per result (a bare Result is named after its lab); a result not passed is a failure
+    whose text is the feedback (and the case's note)."""
+    cases = [r if isinstance(r, Case) else Case(r, r.lab) for r in results]
+    failures = sum(not c.result.passed for c in cases)
+    root = ET.Element("testsuites", tests=str(len(cases)), failures=str(failures))
+    ts = ET.SubElement(root, "testsuite", name=suite, tests=str(len(cases)), failures=str(failures), errors="0")
+    for c in cases:
+        r = c.result
+        case = ET.SubElement(ts, "testcase", classname=c.classname, name=c.name)
+        if c.seconds is not None:
+            case.set("time", f"{c.seconds:.3f}")
         props = ET.SubElement(case, "properties")
-        for key, value in (("score", f"{r.score:g}"), ("threshold", f"{r.threshold:g}"), ("points", str(r.points))):
+        for key, value in (("score", f"{r.score:g}"), ("threshold", f"{r.threshold:g}"), ("points", str(r.points)),
+                           *c.properties.items()):
             ET.SubElement(props, "property", name=key, value=value)
         if not r.passed:
-            failure = ET.SubElement(case, "failure", message=f"{r.score:g}% < {r.threshold:g}%", type="NotPassed")
-            failure.text = r.feedback()
+            failure = ET.SubElement(case, "failure", message=f"{r.score:g}% < {r.threshold:g}%"
+                                    + (f"; {c.note}" if c.note else ""), type="NotPassed")
+            failure.text = r.feedback() + (f"\n{c.note}" if c.note else "")
         ET.SubElement(case, "system-out").text = r.explain()
     ET.indent(root)
     return ET.ElementTree(root)
 
 
-def write_junit(results: Iterable[Result], path: Path, suite: str = "edgelab labs") -> Path:
+def write_junit(results: Iterable[Result | Case], path: Path, suite: str = "edgelab labs") -> Path:
     """Write the JUnit XML report (written to a temporary file, then renamed: never half a file)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -126,7 +126,9 @@ def _revision(deployment: Any) -> int:
 
 
 def start(store: str, lab_id: str, say: Say = lambda _: None, targets: list[str] | None = None,
-          rng: random.Random | None = None, types: list[str] | None = None) -> tuple[labs.Lab, Running]:
+          rng: random.Random | None = None, types: list[str] | None = None,
+          user: str = "learner") -> tuple[labs.Lab, Running]:
+    """Reset the store, break it the lab's way, mark the start; `user` is whose requests the attempt grades."""
     lab = labs.get(lab_id)
     api = _api(store)
     nodes = len(client.CoreV1Api(api).list_node().items)
@@ -135,7 +137,7 @@ def start(store: str, lab_id: str, say: Say = lambda _: None, targets: list[str]
                            f"(edgelab down --store {store}; edgelab up --store {store} --nodes {lab.min_nodes})")
     stop(store, say)
     broken_at = datetime.now(UTC)
-    attempt = attempts.draw(lab, rng, store=store, targets=targets, types=types)
+    attempt = attempts.draw(lab, rng, store=store, targets=targets, types=types, user=user)
     f = faults.Faults(storelib.paths(store).admin_kubeconfig)
     names: list[str] = []
     try:
@@ -231,6 +233,14 @@ def submit(store: str, answer: grading.Answer, learner: str = "learner",
     faults.Faults(storelib.paths(store).admin_kubeconfig).clear(run.faults)
     _save(store, None)
     return result
+
+
+def abandon(store: str) -> None:
+    """Clear the running lab's faults and forget it, without grading or a full reset (an interrupted run)."""
+    run = running(store)
+    if run is not None:
+        faults.Faults(storelib.paths(store).admin_kubeconfig).clear(run.faults)
+    _save(store, None)
 
 
 def stop(store: str, say: Say = lambda _: None) -> str | None:

@@ -150,8 +150,9 @@ def _rejected(name: str, version: str | None, where: str, want: str) -> str:
     return f"{name} {version} {where} is not {want}: not using it"
 
 
-def _download(name: str, pin: ToolPin, want: str, folder: Path, say: Callable[[str], None]) -> Path:
-    plat = platform_key()
+def _download(name: str, pin: ToolPin, want: str, folder: Path, say: Callable[[str], None],
+              plat: str | None = None) -> Path:
+    plat = plat or platform_key()
     os_name, arch = plat.split("-")
     url = pin.url.format(version=pin.version, os=os_name, arch=arch)
     expected = pin.sha256.get(plat)
@@ -198,3 +199,20 @@ def _download(name: str, pin: ToolPin, want: str, folder: Path, say: Callable[[s
         raise
     say(f"{name} {pin.version}: sha256 verified, installed at {dest}")
     return dest
+
+
+def linux_kubectl(engine_arch: str, pins: Pins, say: Callable[[str], None] = lambda _: None) -> Path:
+    """The pinned kubectl for Linux on the Docker engine's architecture (for images), checksum-verified.
+
+    On a Linux host of that architecture it is the one `resolve` found; elsewhere
+    (macOS with Docker Desktop) it is downloaded once into the cache.
+    """
+    from . import engine, machine
+
+    plat = f"linux-{engine.goarch(engine_arch)}"
+    if platform_key() == plat:
+        return machine.current().kubectl
+    folder = default_dir() / plat
+    if version_of("kubectl", folder / "kubectl") == _pin("kubectl", pins).version:
+        return folder / "kubectl"
+    return _download("kubectl", _pin("kubectl", pins), wanted("kubectl", pins), folder, say, plat)
