@@ -241,20 +241,40 @@ def rs_hash(rs: Json) -> str:
     return str(((rs.get("metadata") or {}).get("labels") or {}).get("pod-template-hash", ""))
 
 
+def manifest_template(dep: Json) -> Json | None:
+    """The pod template of the manifest the store was applied from (kubectl's last-applied-configuration)."""
+    applied = ((dep.get("metadata") or {}).get("annotations") or {}).get(
+        "kubectl.kubernetes.io/last-applied-configuration")
+    try:
+        template = json.loads(applied)["spec"]["template"] if applied else None
+    except (ValueError, KeyError, TypeError):
+        return None
+    return template if isinstance(template, dict) else None
+
+
 def release_change(obs: Observations, ns: str, workload: str) -> dict[str, tuple[Any, Any]]:
-    """What the newest revision changed against the one before it: image, env, resources (empty: no release)."""
+    """What the revision in effect changed: image, env, resources, ... against the store's manifest (or, without
+    one, the revision before it). Empty when the newest revision is the manifest's (e.g. after a rollback)."""
     history = revisions(obs, ns, workload)
-    if len(history) < 2:
+    dep = next((d for d in obs.deployments.get(ns, []) if name(d) == workload), {})
+    template = manifest_template(dep)
+    if template is not None:
+        base: Json = {"spec": {"template": template}}
+    elif len(history) >= 2:
+        base = history[-2]
+    else:
         return {}
-    old, new = container(history[-2]), container(history[-1])
+    if not history:
+        return {}
+    old, new = container(base), container(history[-1])
     out = {}
     for key in ("image", "env", "resources"):
-        if old.get(key) != new.get(key):
+        if (old.get(key) or None) != (new.get(key) or None):
             out[key] = (old.get(key), new.get(key))
-    old_spec = ((history[-2].get("spec") or {}).get("template") or {}).get("spec") or {}
+    old_spec = ((base.get("spec") or {}).get("template") or {}).get("spec") or {}
     new_spec = ((history[-1].get("spec") or {}).get("template") or {}).get("spec") or {}
     for key in ("nodeSelector", "imagePullSecrets"):
-        if old_spec.get(key) != new_spec.get(key):
+        if (old_spec.get(key) or None) != (new_spec.get(key) or None):
             out[key] = (old_spec.get(key), new_spec.get(key))
     return out
 

@@ -296,6 +296,22 @@ def test_a_pod_at_a_cpu_limit_a_release_cut_is_a_limit_too_low() -> None:
     assert not finding.fix  # the course has no learner fix for limits: report, do not touch
 
 
+def test_a_busy_pod_on_its_manifests_limit_is_not_a_limit_cut_even_after_other_releases() -> None:
+    """The revision in effect is compared with the store's manifest: an earlier release, since reverted, is no
+    cause. Busy at the manifest's limit with no count of repeated work in the logs yet: not concluded."""
+    obs = healthy_store()
+    manifest = {"spec": {"replicas": 2, "template": {"spec": {"containers": [
+        {"name": "payment-processor", "image": "byteedge/x:1.0", "resources": {"limits": {"cpu": "200m"}}}]}}}}
+    obs.deployments["payment"][0]["metadata"]["annotations"] = {
+        "kubectl.kubernetes.io/last-applied-configuration": json.dumps(manifest)}
+    obs.replicasets["payment"] = [
+        replicaset("payment-processor", "big00000", 4, resources={"limits": {"cpu": "4"}}),
+        replicaset("payment-processor", "abc12345", 5, resources={"limits": {"cpu": "200m"}})]
+    obs.top["payment"]["payment-processor-abc12345-p0"] = (196, 14)
+    assert bl.release_change(obs, "payment", "payment-processor") == {}
+    assert bl.classify(obs) is None
+
+
 def test_requests_waiting_for_a_connection_are_an_exhausted_pool() -> None:
     obs = healthy_store()
     line = ("2026-11-30T12:00:30Z WARN  db: waited 1787 ms for a connection for an authorisation "
