@@ -75,15 +75,15 @@ class Kubectl:
     def __init__(self, binary: str = "kubectl") -> None:
         self.binary = binary
 
-    def run(self, *args: str, quiet: bool = False) -> tuple[int, str]:
+    def run(self, *args: str, wait: int = 60) -> tuple[int, str]:
+        """Run one command; `wait`: seconds before giving up on it (a watch such as `rollout status` needs more)."""
         command = [self.binary, *args]
-        if not quiet:
-            log("$ " + " ".join(command))
+        log("$ " + " ".join(command))
+        limit = [] if wait > 60 else ["--request-timeout=30s"]
         try:
-            proc = subprocess.run([*command, "--request-timeout=30s"], capture_output=True, text=True, timeout=60,
-                                  check=False)
+            proc = subprocess.run([*command, *limit], capture_output=True, text=True, timeout=wait, check=False)
         except subprocess.TimeoutExpired:
-            log("  (no answer within 60 s)")
+            log(f"  (no answer within {wait} s)")
             return 124, ""
         if proc.returncode != 0:
             log("  " + (proc.stderr.strip().splitlines() or ["failed"])[-1])
@@ -792,9 +792,9 @@ class Responder:
     def __init__(self, kubectl: Kubectl, obs: Observations) -> None:
         self.k, self.obs = kubectl, obs
 
-    def show(self, *args: str) -> list[str]:
+    def show(self, *args: str, wait: int = 60) -> list[str]:
         """A command whose text output a learner reads; its lines are kept (kubectl-form evidence)."""
-        code, out = self.k.run(*args)
+        code, out = self.k.run(*args, wait=wait)
         lines = out.splitlines()
         for line in lines:
             if line.strip() and line.strip() not in self.obs.printed:
@@ -902,7 +902,8 @@ class Responder:
             return
         log(f"the evidence calls for the course's fix: kubectl {' '.join(finding.fix)}")
         self.show(*finding.fix)
-        self.show("rollout", "status", f"deployment/{finding.workload}", "-n", finding.namespace, "--timeout=150s")
+        self.show("rollout", "status", f"deployment/{finding.workload}", "-n", finding.namespace, "--timeout=150s",
+                  wait=170)
 
 
 def investigate(k: Kubectl, deadline: float, now: Callable[[], float] = time.monotonic) -> Finding | None:

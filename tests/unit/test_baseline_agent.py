@@ -387,3 +387,12 @@ def test_the_time_budget_leaves_room_under_the_runs_limit() -> None:
     assert bl.budget({}) == bl.DEFAULT_BUDGET
     assert bl.budget({"EDGELAB_TIME_LIMIT": "600"}) == 555
     assert bl.budget({"EDGELAB_TIME_LIMIT": ""}) == bl.DEFAULT_BUDGET
+
+
+def test_the_agent_reads_the_store_only() -> None:
+    """No lab file, no $EDGELAB_LAB, no third-party import: it decides from what kubectl shows."""
+    source = AGENT.read_text()
+    assert "EDGELAB_LAB" not in source and "labs/" not in source and ".yaml" not in source
+    imports = {line.split()[1].split(".")[0] for line in source.splitlines()
+               if line.startswith(("import ", "from ")) and not line.startswith("from __future__")}
+    assert imports <= set(sys.stdlib_module_names), imports - set(sys.stdlib_module_names)
