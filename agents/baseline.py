@@ -347,6 +347,13 @@ def events_about(obs: Observations, ns: str, workload: str) -> list[Json]:
     return sorted(out, key=lambda e: str(e.get("lastTimestamp") or e.get("eventTime") or ""))
 
 
+def events_on(obs: Observations, ns: str, pods: Iterable[Json]) -> list[Json]:
+    """Events on these very pods (an older pod's events, from an earlier incident, are not about them)."""
+    names = {name(p) for p in pods}
+    out = [e for e in obs.events.get(ns, []) if (e.get("involvedObject") or {}).get("name") in names]
+    return sorted(out, key=lambda e: str(e.get("lastTimestamp") or e.get("eventTime") or ""))
+
+
 def lines_of(obs: Observations, ns: str, workload: str, previous: bool = False) -> list[str]:
     source = obs.previous_logs if previous else obs.logs
     return [line for p in pods_of(obs, ns, workload) for line in source.get(f"{ns}/{name(p)}", [])]
@@ -471,7 +478,7 @@ def rule_pending(obs: Observations, w: Workload) -> Finding | None:
     pending = [p for p in w.pods if unschedulable(p)]
     if not pending:
         return None
-    events = events_about(obs, w.namespace, w.name)
+    events = events_on(obs, w.namespace, pending)
     if cpu := event_messages(events, r"Insufficient (cpu|memory)"):
         cause, shown = "insufficient-resources", cpu + printed(obs, r"^\s*cpu:?\s+\d+$")
     elif selector := event_messages(events, r"didn'?t match pod'?s node affinity/selector"):
@@ -487,7 +494,7 @@ def rule_config_not_found(obs: Observations, w: Workload) -> Finding | None:
     stuck = [p for p in w.pods if waiting_reason(p) == "ContainerCreating"]
     if not stuck:
         return None
-    shown = event_messages(events_about(obs, w.namespace, w.name), r'configmaps? "[^"]+" not found')
+    shown = event_messages(events_on(obs, w.namespace, stuck), r'configmaps? "[^"]+" not found')
     if not shown:
         return None
     missing = re.search(r'configmaps? "([^"]+)" not found', shown[0])
@@ -502,7 +509,7 @@ def rule_image_pull(obs: Observations, w: Workload) -> Finding | None:
     if not pulling:
         return None
     pod = worst_pod(pulling)
-    events = events_about(obs, w.namespace, w.name)
+    events = events_on(obs, w.namespace, pulling)
     image = str(((pod or {}).get("spec") or {}).get("containers", [{}])[0].get("image", ""))
     change = release_change(obs, w.namespace, w.name)
     old_image = str(change.get("image", ("", ""))[0] or "")

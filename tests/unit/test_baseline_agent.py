@@ -396,3 +396,12 @@ def test_the_agent_reads_the_store_only() -> None:
     imports = {line.split()[1].split(".")[0] for line in source.splitlines()
                if line.startswith(("import ", "from ")) and not line.startswith("from __future__")}
     assert imports <= set(sys.stdlib_module_names), imports - set(sys.stdlib_module_names)
+
+
+def test_an_earlier_incidents_events_do_not_explain_a_new_pod() -> None:
+    """A pod just created (ContainerCreating for a moment) is not missing the ConfigMap an older pod missed."""
+    obs = healthy_store()
+    obs.pods["order"].append(pod("order-service-new98765-q1", "new98765", is_ready=False, waiting="ContainerCreating"))
+    obs.events["order"] = [event("order-service-abc12345-old00", 'MountVolume.SetUp failed for volume "config" : '
+                                 'configmap "order-config" not found', "FailedMount")]
+    assert bl.classify(obs) is None
