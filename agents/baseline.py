@@ -13,7 +13,7 @@ practice scenarios), in the order it runs:
        kubectl get pods -n NS                      is every pod Running and Ready?
        kubectl get deployments -n NS               READY n/n? (the course's red flag)
        kubectl logs POD -n NS --previous           for pods that restarted (CrashLoopBackOff)
-       kubectl get endpoints -n NS                 for Running-but-not-Ready pods / services
+       kubectl get endpoints -n NS                 does each Service route to Ready pods?
        kubectl get events -n NS --sort-by=.lastTimestamp
        kubectl describe pod POD -n NS              for pods that are not Running and Ready
        kubectl top pods -n NS                      CPU and memory against the limits
@@ -23,8 +23,9 @@ practice scenarios), in the order it runs:
      (payment-service.payment.svc.cluster.local) leads to that namespace's
      service, endpoints, deployment and network policies.
   3. Decide with RULES, a table of "what I saw -> root cause" (first match wins).
-     Until one matches, wait and survey again (bounded: symptoms such as restarts,
-     OOM kills and CPU use take a minute or two to show).
+     Until one matches, wait 10 s and survey again, for at most 4 minutes (or the
+     run's $EDGELAB_TIME_LIMIT less 45 s): restarts, OOM kills, CPU use and
+     once-a-minute log lines take a minute or two to show.
   4. Confirm on the workload found: describe a pod, read its logs, the deployment,
      its rollout history, and what the rule names (a ConfigMap, the Secrets, ...).
   5. Fix, only with what the course teaches and only when the evidence says so:
