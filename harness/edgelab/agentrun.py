@@ -215,8 +215,6 @@ def run(store: str, lab_id: str, agent: str, *, time_limit: float | None = None,
     """
     lab = labs.get(lab_id)
     storelib.validate_store_id(store)
-    if not storelib.paths(store).admin_kubeconfig.exists():
-        raise AgentRunError(f"store {store} is not up (run `edgelab up --store {store}` first)")
     if missing := [k for k in env if k not in os.environ]:
         raise AgentRunError(f"--env {', '.join(missing)}: not set here; export it first (its value is passed, "
                             "never printed)")
@@ -227,6 +225,8 @@ def run(store: str, lab_id: str, agent: str, *, time_limit: float | None = None,
         raise AgentRunError(f"--mount {mount} is not a folder")
     if time_limit is not None and time_limit <= 0:
         raise AgentRunError("--time-limit must be positive (e.g. 10m, 90s)")
+    if not storelib.paths(store).admin_kubeconfig.exists():
+        raise AgentRunError(f"store {store} is not up (run `edgelab up --store {store}` first)")
     if subprocess.run(["docker", "network", "inspect", NETWORK], capture_output=True, check=False).returncode != 0:
         raise AgentRunError(f"Docker network {NETWORK!r} is missing or Docker does not answer: is store {store} up? "
                             "(`edgelab doctor` says what to fix)")
