@@ -126,6 +126,17 @@ ONE_NODE_STORE = os.environ.get("EDGELAB_ONE_NODE_STORE", "9101")  # test_store.
 HALF_WAY = "deploying the store"  # in `up`'s output: the cluster exists, the workloads are on their way
 
 
+def ctrl_c_reaches_it() -> None:
+    """`preexec_fn` of a child a test will Ctrl-C: SIGINT back to its default.
+
+    A suite started in the background of a script (`cmd &` without job control) inherits SIGINT
+    ignored, and Python then installs no KeyboardInterrupt handler: the child would never see it.
+    """
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def interrupt_half_way_through_up(store: str) -> None:
     """A real SIGINT (Ctrl-C) to the real CLI while it deploys the store onto a cluster that already exists."""
     import os
@@ -134,7 +145,8 @@ def interrupt_half_way_through_up(store: str) -> None:
 
     edgelab = str(Path(sys.executable).with_name("edgelab"))
     proc = subprocess.Popen([edgelab, "up", "--store", store, "--nodes", "1"], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                            stderr=subprocess.STDOUT, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                            preexec_fn=ctrl_c_reaches_it)
     seen: list[str] = []
     rest = ""
     try:

@@ -23,6 +23,7 @@ import pytest
 from typer.testing import CliRunner
 from waiting import Unmet, wait_for
 
+from conftest import ctrl_c_reaches_it
 from edgelab import agentrun, faults, progress, responders, session
 from edgelab import store as storelib
 from edgelab.cli import app
@@ -147,7 +148,8 @@ def test_ctrl_c_during_a_run_leaves_no_container_identity_or_fault(store1: str, 
     edgelab = str(Path(sys.executable).with_name("edgelab"))
     proc = subprocess.Popen([edgelab, "lab", "run", LAB, "--store", store1, "--mount", str(folder), "--agent",
                              "kubectl get pods -n pos >&2; exec sleep 3600"], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                            stderr=subprocess.STDOUT, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                            preexec_fn=ctrl_c_reaches_it)
 
     def agent_container() -> str | Unmet:
         names = subprocess.run(["docker", "ps", "--filter", "name=edgelab-agent-", "--format", "{{.Names}}"],
