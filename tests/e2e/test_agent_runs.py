@@ -28,6 +28,7 @@ from edgelab import agentrun, faults, progress, responders, session
 from edgelab import store as storelib
 from edgelab.cli import app
 
+pytestmark = pytest.mark.e2e
 REPO = Path(__file__).resolve().parents[2]
 LAB = "pos-down-4523"
 BASELINE = "python3 agents/baseline.py"
