@@ -44,7 +44,7 @@ from typing import Any
 
 import yaml
 
-from . import attempts, audit, engine, grading, labs, pins, responders, session, tools
+from . import attempts, audit, engine, grading, labs, machine, pins, responders, session, tools
 from . import store as storelib
 from .errors import EdgelabError
 
@@ -155,8 +155,7 @@ def ensure_image(say: Say = lambda _: None) -> str:
 
 
 def runs_dir() -> Path:
-    base = os.environ.get("XDG_STATE_HOME") or os.path.expanduser("~/.local/state")
-    return Path(base) / "edgelab" / "runs"
+    return machine.state_root() / "runs"
 
 
 def _container_kubeconfig(host: Path, store: str, dest: Path) -> None:

@@ -248,5 +248,6 @@ def create(spec: ClusterSpec, say: Say = lambda _: None, retain: bool = False,
 
 def kubeconfig_path(name: str) -> Path:
     """Where edgelab keeps a cluster's admin kubeconfig."""
-    base = os.environ.get("XDG_STATE_HOME") or os.path.expanduser("~/.local/state")
-    return Path(base) / "edgelab" / "clusters" / name / "kubeconfig"
+    from .machine import state_root
+
+    return state_root() / "clusters" / name / "kubeconfig"

@@ -44,7 +44,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from . import attempts, audit, faults, grading, labs, progress, session
+from . import attempts, audit, faults, grading, labs, machine, progress, session
 from . import store as storelib
 from .errors import EdgelabError
 
@@ -227,8 +227,7 @@ def find_plan(name_or_path: str) -> Path:
 
 
 def root() -> Path:
-    base = os.environ.get("XDG_STATE_HOME") or os.path.expanduser("~/.local/state")
-    return Path(base) / "edgelab" / "drills"
+    return machine.state_root() / "drills"
 
 
 def _now() -> datetime:

@@ -92,6 +92,12 @@ def cache_dir() -> Path:
     return Path(base)
 
 
+def state_root() -> Path:
+    """edgelab's state (stores, clusters, drills, runs, progress): `$XDG_STATE_HOME/edgelab`, else
+    `~/.local/state/edgelab`."""
+    return Path(os.environ.get("XDG_STATE_HOME") or os.path.expanduser("~/.local/state")) / "edgelab"
+
+
 def system_dir() -> Path:
     """The machine-wide set-up an admin made (`$EDGELAB_SYSTEM_DIR`, else /var/lib/edgelab)."""
     return Path(os.environ.get("EDGELAB_SYSTEM_DIR") or "/var/lib/edgelab")

@@ -43,8 +43,9 @@ def default_path() -> Path:
     $XDG_STATE_HOME/edgelab/progress.sqlite (XDG_STATE_HOME defaults to ~/.local/state)."""
     if db := os.environ.get("EDGELAB_PROGRESS_DB"):
         return Path(db)
-    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(state) / "edgelab" / "progress.sqlite"
+    from .machine import state_root
+
+    return state_root() / "progress.sqlite"
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ from kubernetes import config as k8s_config
 
 from . import audit, capacity, cluster, engine, faults, learner, pins
 from .errors import ClusterError, EdgelabError
-from .machine import Artifacts
+from .machine import Artifacts, state_root
 
 REPO = Path(__file__).resolve().parents[2]
 STORE_MANIFESTS = REPO / "manifests" / "store"
@@ -84,8 +84,7 @@ def validate_store_id(store: str) -> str:
 
 
 def state_dir(store: str) -> Path:
-    base = os.environ.get("XDG_STATE_HOME") or os.path.expanduser("~/.local/state")
-    return Path(base) / "edgelab" / "stores" / validate_store_id(store)
+    return state_root() / "stores" / validate_store_id(store)
 
 
 def cluster_name(store: str) -> str:
