@@ -9,6 +9,7 @@ NODES  ?= 1
 STORE  ?= 4523
 LAB    ?= pos-down-4523
 PYTEST_ARGS ?=
+LANES  ?= 7  # tests/conftest.py: one worker per lane (a store each), side by side
 SETUP_ARGS ?=    # e.g. --registry-mirror registry.corp:5000, or --offline (root)
 
 .PHONY: up down setup test test-fast lint bench clean
@@ -29,9 +30,9 @@ up: setup  ## store STORE on NODES nodes (workloads, audit trail, learner access
 down: $(STAMP)
 	$(BIN)/edgelab down --store $(STORE)
 
-test: setup  ## unit tests, browser tests and real-cluster tests (what CI runs)
+test: setup  ## unit tests, browser tests and real-cluster tests (what CI runs), in lanes side by side
 	./hack/ensure-chromium.sh
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(LANES) --dist loadgroup --no-loadscope-reorder $(PYTEST_ARGS)
 
 test-fast: $(STAMP)  ## unit tests only, for local iteration
 	$(BIN)/pytest -m "not e2e" $(PYTEST_ARGS)

@@ -33,6 +33,7 @@ def main() -> int:
     args = ap.parse_args()
     with tempfile.NamedTemporaryFile("r", suffix=".jsonl") as out:
         env = {**os.environ, "EDGELAB_FAULT_TIMINGS": out.name, "EDGELAB_FAULT_STORE": args.store,
+               "EDGELAB_FAULTS_ALL": "1",  # every pair here, also those the lab attempts inject in the suite
                "EDGELAB_KEEP_STORE": "1" if args.keep else "0"}
         proc = subprocess.run([sys.executable, "-m", "pytest", "tests/e2e/test_faults.py", "-q", "-k", args.k,
                                "-p", "no:cacheprovider"], cwd=REPO, env=env, check=False)

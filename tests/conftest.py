@@ -2,24 +2,104 @@
 
 With EDGELAB_REQUIRE_E2E=1 (CI), a run in which no real-cluster test passed,
 or one was skipped, fails: the e2e tests are the point, not an option.
+
+Lanes: every test belongs to one lane, decided by the store it needs (`lane_of`). A lane is one xdist
+group (`make test` runs `pytest -n <lanes> --dist loadgroup`), so a store's tests run in order in one
+worker while other stores' tests run beside them; lanes are collected longest first, and with as many
+workers as lanes each worker takes one lane. A plain `pytest` (no -n) runs the lanes one after another.
+
+Every run ends with the time of each module and each lane (`pytest_terminal_summary`), beside
+`--durations=30`; docs/numbers.md keeps the table of the last full run.
 """
 
 from __future__ import annotations
 
 import os
-from collections import Counter
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
 
 import pytest
 
 _e2e: Counter[str] = Counter()
 
+# Longest first: with one worker per lane every lane starts at once; with fewer, the long ones start first.
+LANES = ("users", "labs", "labs1", "one", "faults", "class", "light")
+# The fixtures that make (or lead to) each lane's store: a store is made once per worker, so a test may
+# need the stores of one lane only.
+LANE_FIXTURES = {
+    "labs": {"lab_store3"},
+    "labs1": {"lab_store1"},
+    "class": {"class_store"},
+    "one": {"store1"},
+    "faults": {"store3"},
+}
+
+
+def lane_of(item: pytest.Item) -> str:
+    """The lane of a test: the store it needs."""
+    module = Path(str(item.fspath)).name
+    if module in ("test_users_machines.py", "test_images_bundle.py"):
+        return "users"  # stores and set-ups of another user, a registry stand-in, a bundle
+    names = set(getattr(item, "fixturenames", ()))
+    lanes = [lane for lane, fixtures in LANE_FIXTURES.items() if names & fixtures]
+    if len(lanes) > 1:
+        raise pytest.UsageError(f"{item.nodeid} needs the stores of lanes {lanes}: give it one lane's store")
+    return lanes[0] if lanes else "light"  # unit tests, browser tests, the learner-access cluster
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    order = {lane: i for i, lane in enumerate(LANES)}
+    for item in items:
+        item.add_marker(pytest.mark.xdist_group(lane_of(item)))
+    items.sort(key=lambda it: order[lane_of(it)])  # stable: a lane's tests keep their file order
+
+
+_module_s: defaultdict[str, float] = defaultdict(float)
+_module_tests: Counter[str] = Counter()
+_lane_span: dict[str, list[float]] = {}
+_lane_of_nodeid: dict[str, str] = {}
+
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     if "e2e" in report.keywords and (report.when == "call" or report.outcome == "skipped"):
         _e2e[report.outcome] += 1
+    module = report.nodeid.split("::", 1)[0]
+    _module_s[module] += report.duration
+    if report.when == "call":
+        _module_tests[module] += 1
+    lane = report.nodeid.rsplit("@", 1)[1] if "@" in report.nodeid.rsplit("]", 1)[-1] else None
+    lane = lane or _lane_of_nodeid.get(report.nodeid)
+    if lane and getattr(report, "start", None):
+        span = _lane_span.setdefault(lane, [report.start, report.stop])
+        span[0], span[1] = min(span[0], report.start), max(span[1], report.stop)
+
+
+def pytest_itemcollected(item: pytest.Item) -> None:
+    _lane_of_nodeid[item.nodeid] = lane_of(item)
+
+
+_started = time.time()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if not _module_s:
+        return
+    tr = terminalreporter
+    tr.section("time per module (setup + call + teardown, summed over its tests)")
+    for module, seconds in sorted(_module_s.items(), key=lambda kv: -kv[1]):
+        tr.write_line(f"{seconds / 60:6.1f} min  {_module_tests[module]:4d} tests  {module}")
+    if _lane_span:
+        tr.section("time per lane (first start to last end; lanes run side by side under -n)")
+        for lane, (start, stop) in sorted(_lane_span.items(), key=lambda kv: kv[1][0] - kv[1][1]):
+            tr.write_line(f"{(stop - start) / 60:6.1f} min  {lane}")
+    tr.write_line(f"wall: {(time.time() - _started) / 60:.1f} min, "
+                  f"workers: {os.environ.get('PYTEST_XDIST_WORKER_COUNT') or getattr(tr.config.option, 'numprocesses', None) or 1}")
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if hasattr(session.config, "workerinput"):  # an xdist worker: the controller counts every report
+        return
     if os.environ.get("EDGELAB_REQUIRE_E2E") != "1" or exitstatus not in (0, 5):
         return
     if _e2e["passed"] == 0 or _e2e["skipped"]:

@@ -25,6 +25,7 @@ import os
 import shutil
 import ssl
 import sys
+import tempfile
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -126,10 +127,17 @@ def recorded() -> Artifacts | None:
 
 
 def _write(path: Path, artifacts: Artifacts) -> None:
+    """Atomically, and safe beside another edgelab writing it too (a temporary file of its own each)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(artifacts.to_json(), indent=2) + "\n")
-    tmp.replace(path)
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(json.dumps(artifacts.to_json(), indent=2) + "\n")
+        os.chmod(name, 0o644)
+        os.replace(name, path)
+    except BaseException:
+        Path(name).unlink(missing_ok=True)
+        raise
 
 
 def current() -> Artifacts:

@@ -1,7 +1,16 @@
-"""One real 3-node store (1 control plane + 2 workers) shared by the e2e tests that need a store or just a
-cluster: `store3` makes it (or reuses one kept with EDGELAB_KEEP_STORE=1), `cluster` hands its cluster to
-the Kubernetes-basics tests. Tests that need a cluster of another shape make their own (the learner-access
-cluster with pytest-kind's `KindCluster`, the 1-node stores of test_store.py and the users' machines).
+"""The real stores the e2e tests share, one lane each (tests/conftest.py runs the lanes side by side):
+
+- `store3` (9105, 3 nodes): the Kubernetes basics (`cluster`), the faults no lab plays, the operator's
+  restarts, the 3-node store checks (lane "faults");
+- `lab_store3` (9106, 3 nodes) and `lab_store1` (9107, 1 node): the lab attempts, each also its fault's
+  test (lanes "labs" and "labs1");
+- `store1` (9101, 1 node, made after a Ctrl-C half-way through `up`): the 1-node store checks, the store
+  coming back, the agent runs (lane "one");
+- `class_store` (9120, 1 node on a class network): responders and the drill (lane "class").
+
+Each is made once per run (or reused when kept with EDGELAB_KEEP_STORE=1), within a deadline that fails
+with a stack, not a CI kill. Tests that need a cluster of another shape make their own (the
+learner-access cluster with pytest-kind's `KindCluster`, the users' machines).
 """
 
 from __future__ import annotations
@@ -15,11 +24,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import prepared
 import pytest
 import yaml
 from kubernetes import client, config
+from waiting import time_limit
 
-from edgelab.machine import Artifacts, setup
+from edgelab.machine import Artifacts
+
+STORE_UP_S = 900  # a store made while the other lanes make theirs, on 2 cores: measured ~2-4 min
 
 # in every store's nodes; python3 and coreutils, each test pod gives its command
 TEST_IMAGE = yaml.safe_load((Path(__file__).parents[2] / "manifests" / "store" / "images.yaml").read_text())[
@@ -48,19 +61,13 @@ class E2ECluster:
         return subprocess.run(["docker", "exec", node, *cmd], capture_output=True, text=True, timeout=60, check=False)
 
 
-def _progress(step: str, state: str, seconds: float) -> None:
-    if state in ("start", "cached"):
-        return
-    print(f"[edgelab] {step}: {state}" + (f" ({seconds:.0f}s)" if seconds else ""), file=sys.__stderr__, flush=True)
-
-
 @pytest.fixture(scope="session")
 def cluster(store3: str) -> E2ECluster:
     """The cluster under the shared 3-node store: the Kubernetes basics are checked on it too, in namespaces of
     their own (`namespace`), so the suite makes one 3-node cluster, not two."""
     from edgelab import store as storelib
 
-    artifacts = setup(report=_progress)
+    artifacts = prepared.artifacts()
     name = storelib.cluster_name(store3)
     nodes = storelib.node_containers(name)
     return E2ECluster(
@@ -101,25 +108,38 @@ def namespace(core: client.CoreV1Api) -> Iterator[str]:
     core.delete_namespace(name, grace_period_seconds=0)
 
 
-@pytest.fixture(scope="session")
-def store3() -> Iterator[str]:
-    """One real 3-node store for the fault and lab tests (made, or reused when kept).
-
-    EDGELAB_FAULT_STORE picks its id (default 9105); EDGELAB_KEEP_STORE=1 leaves it up.
-    """
-    import os
-
+def _shared_store(store_id: str, nodes: int) -> Iterator[str]:
+    """A store made once (or a kept one reused), and brought down at the end unless EDGELAB_KEEP_STORE=1."""
     from edgelab import store as storelib
 
-    store_id = os.environ.get("EDGELAB_FAULT_STORE", "9105")
-    artifacts = setup(report=_progress)
-    storelib.up(store_id, 3, None, artifacts, say=lambda m: print(f"[store {store_id}] {m}", file=sys.__stderr__,
-                                                                  flush=True))
+    artifacts = prepared.artifacts()
+    with time_limit(STORE_UP_S, f"store {store_id} ({nodes} node(s)) up"):
+        storelib.up(store_id, nodes, None, artifacts,
+                    say=lambda m: print(f"[store {store_id}] {m}", file=sys.__stderr__, flush=True))
     try:
         yield store_id
     finally:
         if os.environ.get("EDGELAB_KEEP_STORE") != "1":
             storelib.down(store_id, artifacts)
+
+
+@pytest.fixture(scope="session")
+def store3() -> Iterator[str]:
+    """The 3-node store of the basics, the faults no lab plays and the operator tests (EDGELAB_FAULT_STORE,
+    default 9105)."""
+    yield from _shared_store(os.environ.get("EDGELAB_FAULT_STORE", "9105"), 3)
+
+
+@pytest.fixture(scope="session")
+def lab_store3() -> Iterator[str]:
+    """The 3-node lab store (EDGELAB_LAB_STORE, default 9106)."""
+    yield from _shared_store(os.environ.get("EDGELAB_LAB_STORE", "9106"), 3)
+
+
+@pytest.fixture(scope="session")
+def lab_store1() -> Iterator[str]:
+    """The 1-node lab store (EDGELAB_SMALL_LAB_STORE, default 9107)."""
+    yield from _shared_store(os.environ.get("EDGELAB_SMALL_LAB_STORE", "9107"), 1)
 
 
 ONE_NODE_STORE = os.environ.get("EDGELAB_ONE_NODE_STORE", "9101")  # test_store.py's 1-node store
@@ -180,10 +200,12 @@ def store1() -> Iterator[str]:
 
     runner, store = CliRunner(), ONE_NODE_STORE
     runner.invoke(app, ["down", "--store", store])
-    interrupt_half_way_through_up(store)
+    with time_limit(STORE_UP_S, f"store {store}: a Ctrl-C half-way through `up`"):
+        interrupt_half_way_through_up(store)
     assert storelib.node_containers(storelib.cluster_name(store)) == [], "an interrupted `up` left its store"
     try:
-        made = runner.invoke(app, ["up", "--store", store, "--nodes", "1", "--json"])
+        with time_limit(STORE_UP_S, f"store {store} up after the Ctrl-C"):
+            made = runner.invoke(app, ["up", "--store", store, "--nodes", "1", "--json"])
         assert made.exit_code == 0, f"`up` after a Ctrl-C failed: {made.stdout[-3000:]}"
         yield store
     finally:
@@ -251,7 +273,7 @@ def class_store() -> Iterator[ClassStore]:
 
     store = os.environ.get("EDGELAB_CLASS_STORE", "9120")
     net = f"10.213.{int(store) % 256}"
-    cs = ClassStore(store, f"{net}.1", f"{net}.2", f"edgelab-class-{store}", setup(report=_progress))
+    cs = ClassStore(store, f"{net}.1", f"{net}.2", f"edgelab-class-{store}", prepared.artifacts())
     host_if, peer_if = f"elc{store}h", f"elc{store}p"
     runner = CliRunner()
     runner.invoke(app, ["down", "--store", store])  # a store left by an interrupted run
@@ -268,7 +290,8 @@ def class_store() -> Iterator[ClassStore]:
         assert routes == [f"{net}.0/30 dev {peer_if} proto kernel scope link src {cs.peer}"], routes
         print(f"[edgelab] store {store} on {cs.address}, class machine {cs.peer} in netns {cs.netns}",
               file=sys.__stderr__, flush=True)
-        made = runner.invoke(app, ["up", "--store", store, "--nodes", "1", "--listen", cs.address, "--json"])
+        with time_limit(STORE_UP_S, f"store {store} up on {cs.address}"):
+            made = runner.invoke(app, ["up", "--store", store, "--nodes", "1", "--listen", cs.address, "--json"])
         assert made.exit_code == 0, f"`up --listen {cs.address}` failed: {made.output[-3000:]}"
         yield cs
     finally:

@@ -1,13 +1,25 @@
-"""The cluster the labs run on: nodes, system add-ons, scheduling and cross-node Services."""
+"""The cluster the labs run on: nodes, system add-ons, scheduling and cross-node Services, NetworkPolicy
+enforced by the pod network.
+
+What a learner uses to look inside workloads (logs, logs --previous, exec, top) is proven as the learner
+in test_store_access.py.
+
+The failures a learner meets (CrashLoopBackOff and `logs --previous`, OOMKilled, ImagePullBackOff, Pending
+on requests, a node NotReady) are proven on the store's own workloads by the fault and lab tests
+(symptoms.py), not again here on pods of the tests' own.
+"""
 
 from __future__ import annotations
 
+import re
+from functools import partial
 from typing import Any
 
 import pytest
 from k8s import (
     NOT_ON_CONTROL_PLANE,
     Cluster,
+    HttpOutcome,
     condition,
     deployment,
     http_get_from_pod,
@@ -28,6 +40,8 @@ from waiting import Unmet, wait_for
 # DaemonSets that run on every node, and Deployments that must be fully available.
 SYSTEM_DAEMONSETS = ("kube-proxy", "kube-router")
 SYSTEM_DEPLOYMENTS = ("coredns", "metrics-server")
+CPU = re.compile(r"^\d+m?$")  # e.g. 1m, 0m, 2
+MEMORY = re.compile(r"^\d+(Ki|Mi|Gi)?$")  # e.g. 14Mi
 
 
 @pytest.mark.e2e
@@ -154,3 +168,59 @@ def test_cluster_ip_service_answers_across_nodes(
     assert served_on == server_node, answer
     assert core.read_namespaced_pod(client_pod, namespace).spec.node_name == client_node
     assert served_on != client_node
+
+
+@pytest.mark.e2e
+@pytest.mark.timeout(420)
+def test_network_policy_blocks_unlisted_clients(
+    cluster: Cluster,
+    core: client.CoreV1Api,
+    networking: client.NetworkingV1Api,
+    namespace: str,
+) -> None:
+    server = unique("server")
+    server_labels = {"app": server}
+    core.create_namespaced_pod(namespace, pod(server, pod_spec(http_server(cluster.test_image)), server_labels))
+    core.create_namespaced_service(namespace, service(server, server_labels))
+    plain = unique("client")
+    allowed = unique("allowed")
+    core.create_namespaced_pod(namespace, pod(plain, pod_spec(sleeper(cluster.test_image))))
+    core.create_namespaced_pod(namespace, pod(allowed, pod_spec(sleeper(cluster.test_image)), {"role": "allowed"}))
+    for name in (server, plain, allowed):
+        wait_pod_ready(core, namespace, name)
+
+    url = service_url(server, namespace)
+
+    def get(client_pod: str) -> HttpOutcome:
+        return http_get_from_pod(cluster, namespace, client_pod, url, timeout=3)
+
+    def blocked(client_pod: str) -> str | Unmet:
+        # Returns the failure kind: an HttpOutcome is only truthy when the GET succeeded.
+        outcome = get(client_pod)
+        return outcome.outcome if outcome.blocked else Unmet(outcome)
+
+    for name in (plain, allowed):
+        wait_for(partial(get, name), timeout=60, interval=2, what=f"{name} reaches {url}")
+
+    policy = unique("only-allowed")
+    body: dict[str, Any] = {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": policy},
+        "spec": {
+            "podSelector": {"matchLabels": server_labels},
+            "policyTypes": ["Ingress"],
+            "ingress": [{"from": [{"podSelector": {"matchLabels": {"role": "allowed"}}}]}],
+        },
+    }
+    networking.create_namespaced_network_policy(namespace, body)
+
+    # kube-router rejects (ICMP port unreachable -> "connection refused"); a dropping
+    # policy engine gives a timeout. Either is "blocked"; DNS or HTTP errors are not.
+    wait_for(lambda: blocked(plain), timeout=30, interval=1, what=f"{plain} blocked by {policy}")
+    wait_for(lambda: get(allowed), timeout=15, interval=1, what=f"{allowed} still reaches {url}")
+    still = get(plain)
+    assert still.blocked, still
+
+    networking.delete_namespaced_network_policy(policy, namespace)
+    wait_for(lambda: get(plain), timeout=30, interval=1, what=f"{plain} reaches {url} again")

@@ -1,8 +1,9 @@
 """A two-store drill on real stores, with scripted responders: the ranking, the times, the report, the stop.
 
-The stores are the session's shared ones: the 1-node store (`store1`) and the class-network store
-(`class_store`, whose API server answers on an address of a network namespace's veth: another machine of
-the class). Three responders: `fast` (on the class store, from the other machine) follows the course and
+The stores are the class-network store (`class_store`, whose API server answers on an address of a
+network namespace's veth: another machine of the class), shared with the responders' tests, and a 1-node
+store the drill's `start` makes itself (EDGELAB_DRILL_STORE, default 9121), as an instructor's plan would;
+it is brought down at the end. Three responders: `fast` (on the class store, from the other machine) follows the course and
 submits the right findings at once; `slow` (on the 1-node store) starts later, repeats itself, and submits a wrong
 root cause; `silent` (on the 1-node store) never answers. A third incident is planned far ahead, so the
 stop comes in the middle of the drill.
@@ -16,12 +17,15 @@ import re
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import prepared
 import pytest
 import yaml
+from waiting import time_limit
 
 from edgelab import audit, drill, evidence, faults, grading, labs, machine
 from edgelab import store as storelib
@@ -98,7 +102,20 @@ def through_the_page(token: str, findings: bytes) -> tuple[int, dict[str, Any]]:
 
 
 @pytest.fixture(scope="module")
-def ran_drill(store1: str, class_store: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+def second_store() -> Iterator[str]:
+    """A 1-node store that `drill start` makes (made by the plan, not by the tests), down at the end."""
+    store = os.environ.get("EDGELAB_DRILL_STORE", "9121")
+    artifacts = prepared.artifacts()
+    storelib.down(store, artifacts)  # one left by an interrupted run
+    try:
+        yield store
+    finally:
+        storelib.down(store, artifacts)
+
+
+@pytest.fixture(scope="module")
+def ran_drill(second_store: str, class_store: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    store1 = second_store
     if (old := drill.current()) is not None and drill.read(old)["state"] == "running":
         drill.finish(old)
     work = tmp_path_factory.mktemp("drill")
@@ -113,7 +130,8 @@ def ran_drill(store1: str, class_store: Any, tmp_path_factory: pytest.TempPathFa
     }
     path = work / "plan.yaml"
     path.write_text(yaml.safe_dump(plan))
-    started = edgelab("drill", "start", str(path), "--json")
+    with time_limit(900, "drill start (making the second store)"):
+        started = edgelab("drill", "start", str(path), "--json")
     assert started.returncode == 0, started.stderr[-3000:]
     folder = Path(json.loads(started.stdout)["folder"])
     st = drill.read(folder)

@@ -5,6 +5,12 @@ is quoted from what those commands printed, the fix (where asked) is made as the
 learner, and the submission scores 100%. On the same recorded requests, a wrong
 root cause, a missing key step and another attempt's answer each score less.
 Plus: the shortcuts the admission policy refuses, with its reason.
+
+Each attempt is also its fault's test (plays.py): the pair it injects shows the fault type's symptom
+through the API (symptoms.py), and once the attempt is submitted every object of the store equals the
+picture taken when the store was made, so the fault was reverted exactly and the store goes to the next
+attempt as it came. The attempts run on two stores side by side: a 3-node one (the node failure, half the
+plays) and a 1-node one (the other half, the CLI's own grading).
 """
 
 from __future__ import annotations
@@ -21,16 +27,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import plays
+import prepared
 import pytest
+import storestate
+import symptoms
 from kubernetes import client, config
 from waiting import Unmet, wait_for
 
 from edgelab import attempts, audit, evidence, grading, labcheck, labs, session, vocab
 from edgelab import store as storelib
-from edgelab.machine import Artifacts, setup
+from edgelab.machine import Artifacts
 
-LABS = labs.load_all()
-ORDER = sorted(LABS, key=lambda i: (LABS[i].min_nodes > 1, i))  # the node failure last
+LABS = plays.LABS
 _POD = re.compile(r"<([a-z0-9-]+) pod>")
 
 
@@ -41,6 +50,8 @@ class Lab:
     core: client.CoreV1Api
     learner: Path
     healthy: evidence.Emitted  # what the healthy store logs and its events over a quiet minute
+    baseline: dict[str, dict[str, Any]]  # every object of the store as made (storestate.py)
+    probes: symptoms.Store
 
     def kubectl(self, command: str) -> tuple[int, str]:
         args = shlex.split(command)
@@ -49,16 +60,28 @@ class Lab:
         return proc.returncode, proc.stdout + proc.stderr
 
 
-@pytest.fixture(scope="module")
-def lab_store(store3: str) -> Iterator[Lab]:
-    artifacts = setup()
-    api = config.new_client_from_config(str(storelib.paths(store3).admin_kubeconfig))
-    storelib.wait_healthy(store3)
+def _lab(store: str) -> Iterator[Lab]:
+    api = config.new_client_from_config(str(storelib.paths(store).admin_kubeconfig))
+    storelib.wait_healthy(store)
+    baseline = storestate.take(api)
     quiet = datetime.now(UTC)
     time.sleep(HEALTHY_WINDOW)
     healthy = evidence.collect(api, quiet, storelib.NAMESPACES)
-    yield Lab(store3, artifacts, client.CoreV1Api(api), storelib.paths(store3).learner_kubeconfig, healthy)
-    session.stop(store3)
+    yield Lab(store, prepared.artifacts(), client.CoreV1Api(api), storelib.paths(store).learner_kubeconfig, healthy,
+              baseline, symptoms.Store.of(store))
+    session.stop(store)
+
+
+@pytest.fixture(scope="module")
+def lab_store(lab_store3: str) -> Iterator[Lab]:
+    """The 3-node lab store (conftest's `lab_store3`)."""
+    yield from _lab(lab_store3)
+
+
+@pytest.fixture(scope="module")
+def small_lab_store(lab_store1: str) -> Iterator[Lab]:
+    """The 1-node lab store (conftest's `lab_store1`), beside the 3-node one."""
+    yield from _lab(lab_store1)
 
 
 def pod_for(s: Lab, namespace: str, workload: str, previous: bool) -> str:
@@ -172,49 +195,46 @@ def symptom_budget(lab: labs.Lab) -> float:
     return max(cat.get(kind).symptom_seconds for kinds in attempts.allowed_types(lab) for kind in kinds) + 60
 
 
-@pytest.mark.e2e
-@pytest.mark.timeout(900)
-@pytest.mark.parametrize("lab_id", ORDER)
-def test_lab_reference_attempt_scores_full_marks_and_shortcuts_score_less(lab_store: Lab, lab_id: str) -> None:
-    play(lab_store, lab_id)
-
-
-# A widened lab's new target whose investigation or fix differs from its first target's (another
-# namespace's dashboard chain, the registers' own config or release, a dependency scaled to zero):
-# played on that target, so a random draw is not the only time it runs.
-NEW_TARGETS = [
-    ("blank-dashboard", "observability/otel-collector"),
-    ("breakfast-rush", "pos/pos-frontend"),
-    ("slower-since-eleven", "pos/pos-frontend"),
-    ("unavailable-at-1202", "order/order-service"),
-]
+# the node failure needs a second node; the rest alternate between the stores
+ON_THREE = [p for i, p in enumerate(plays.PLAYS) if LABS[p.lab].min_nodes > 1 or i % 2]
+ON_ONE = [p for p in plays.PLAYS if p not in ON_THREE]
 
 
 @pytest.mark.e2e
 @pytest.mark.timeout(900)
-@pytest.mark.parametrize(("lab_id", "target"), NEW_TARGETS, ids=[f"{i}@{t}" for i, t in NEW_TARGETS])
-def test_lab_on_a_new_target_scores_full_marks(lab_store: Lab, lab_id: str, target: str) -> None:
-    play(lab_store, lab_id, [target])
-
-
-# A lab that draws its cause (payment-slow: the course's scenario names its workload): each alternative played.
-ALTERNATIVES = [(lab_id, kind) for lab_id, lab in LABS.items() for kind in attempts.allowed_types(lab)[0][1:]]
+@pytest.mark.parametrize("p", ON_THREE, ids=[p.id for p in ON_THREE])
+def test_lab_attempt_on_three_nodes(lab_store: Lab, p: plays.Play) -> None:
+    """Full marks for the reference attempt, less for each shortcut; the fault's symptom and exact revert."""
+    play(lab_store, p)
 
 
 @pytest.mark.e2e
 @pytest.mark.timeout(900)
-@pytest.mark.parametrize(("lab_id", "kind"), ALTERNATIVES, ids=[f"{i}@{k}" for i, k in ALTERNATIVES])
-def test_lab_with_another_drawn_cause_scores_full_marks(lab_store: Lab, lab_id: str, kind: str) -> None:
-    play(lab_store, lab_id, types=[kind])
+@pytest.mark.parametrize("p", ON_ONE, ids=[p.id for p in ON_ONE])
+def test_lab_attempt_on_one_node(small_lab_store: Lab, p: plays.Play) -> None:
+    """As on three nodes: the course's store is 1-3 boxes, and every lab but the node failure fits one."""
+    play(small_lab_store, p)
 
 
-def play(s: Lab, lab_id: str, targets: list[str] | None = None, types: list[str] | None = None) -> None:
-    """One reference attempt at `lab_id` (targets and types drawn, or given), then the shortcuts that must score
-    less."""
-    lab, run = session.start(s.store, lab_id, targets=targets, types=types)
+def play(s: Lab, p: plays.Play) -> None:
+    """One reference attempt at `p` (its target and cause given), the fault's symptom, the shortcuts that must
+    score less, the submission, and the store back as it was made."""
+    lab_id = p.lab
+    s.probes.mark()
+    lab, run = session.start(s.store, lab_id, targets=[p.target], types=[p.fault_type])
     attempt = run.attempt
+    assert (attempts.fault_types(lab, attempt)[0], attempt.targets[0]) == (p.fault_type, p.target), attempt
     exp = grading.expected(lab, attempt)
     quote = investigate(s, lab, attempt, symptom_budget(lab))
+    # the fault test of this pair: its symptom through the API (as the course describes it)
+    ft = plays.CATALOGUE.get(p.fault_type)
+    probe = symptoms.probe(p.fault_type, p.target, ft.default_target)
+    if probe is not None:
+        wait_for(lambda: probe(s.probes), timeout=symptom_budget(lab), interval=1,
+                 what=f"{p.fault_type} on {p.target}: {ft.symptom}")
+    if p.fault_type == "node-failure":  # and as the learner lists the nodes
+        code, out = s.kubectl("kubectl get nodes --no-headers")
+        assert code == 0 and any(line.split()[1].startswith("NotReady") for line in out.splitlines()), out
     fixes = dict.fromkeys(vocab.fill(g.command, attempt.values) for g in (lab.remediation.goals if lab.remediation else []))
     for command in fixes:  # each fix once: a second `rollout undo` would undo the first
         code, out = s.kubectl(command)
@@ -244,9 +264,11 @@ def play(s: Lab, lab_id: str, targets: list[str] | None = None, types: list[str]
         assert not wrong, f"lines of this attempt count for another target {other}: {wrong}"
     assert evidence.judge(quote, symptom, emitted).counts, f"the reference quote {quote!r} is not confirmed"
 
+    trail = audit.read_node_events(node, since=attempt.started_at)  # the attempt's audit trail, read once
+
     def graded(ans: grading.Answer, events: list[dict[str, Any]] | None = None) -> grading.Result:
-        evs = events if events is not None else audit.read_node_events(node, since=attempt.started_at)
-        return grading.grade(lab, attempt, evs, ans, session.remediation_state(api), emitted=emitted)
+        return grading.grade(lab, attempt, trail if events is None else events, ans, session.remediation_state(api),
+                             emitted=emitted)
 
     if lab.remediation:  # the fix takes a rollout: wait until the store shows it
         def fixed() -> bool | Unmet:
@@ -266,7 +288,7 @@ def play(s: Lab, lab_id: str, targets: list[str] | None = None, types: list[str]
     # a key step skipped: drop the requests that met the rubric's first step
     first = lab.rubric[0]
     match = grading.matcher(first, grading.step_values(first, attempt.values))
-    events = [e for e in audit.read_node_events(node, since=attempt.started_at)
+    events = [e for e in trail
               if not any(match(r) for r in grading.requests([e], attempt.user, attempt.started_at))]
     result = graded(answer, events)
     assert result.score < 100, result.explain()
@@ -290,6 +312,14 @@ def play(s: Lab, lab_id: str, targets: list[str] | None = None, types: list[str]
     assert "not recorded" not in final.debrief.render(), final.debrief.render()
     assert session.running(s.store) is None
 
+    # the fault reverted exactly: every object as the store was made (the tests' own picture, not the
+    # operator's records), and the store healthy for the next attempt
+    assert storestate.changed(s.baseline, storestate.take(api)) == [], \
+        f"{p.fault_type} on {p.target}: the store is not as it was made"
+    if p.fault_type == "node-failure":
+        wait_for(lambda: symptoms.nodes_back(s.probes), timeout=240, interval=2, what="every node Ready, untainted")
+    storelib.wait_healthy(s.store)
+
 
 @pytest.mark.e2e
 @pytest.mark.timeout(300)
@@ -306,7 +336,7 @@ def test_shortcuts_are_refused_with_the_reason(lab_store: Lab) -> None:
 
 @pytest.mark.e2e
 @pytest.mark.timeout(600)
-def test_the_cli_grades_passes_and_failures_with_reports(lab_store: Lab, tmp_path: Path,
+def test_the_cli_grades_passes_and_failures_with_reports(small_lab_store: Lab, tmp_path: Path,
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     """`lab start` / `lab hint` / `lab submit [--findings] --json --junit` / `progress`: exit 0 only on a pass.
 
@@ -321,7 +351,7 @@ def test_the_cli_grades_passes_and_failures_with_reports(lab_store: Lab, tmp_pat
 
     from edgelab.cli import app
 
-    s, runner = lab_store, CliRunner()
+    s, runner = small_lab_store, CliRunner()
     monkeypatch.setenv("EDGELAB_PROGRESS_DB", str(tmp_path / "progress.sqlite"))  # not the machine's own
     learner = f"cli-e2e-{secrets.token_hex(3)}"
     outcomes = []

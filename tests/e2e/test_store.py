@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import prepared
 import pytest
 from typer.testing import CliRunner
 from waiting import Unmet, wait_for
@@ -16,7 +17,6 @@ from waiting import Unmet, wait_for
 from edgelab import audit
 from edgelab import store as storelib
 from edgelab.cli import app
-from edgelab.machine import setup
 
 runner = CliRunner()
 EDGELAB = str(Path(sys.executable).with_name("edgelab"))
@@ -53,7 +53,7 @@ def assert_the_store_is_itself(store: str, order: str) -> None:
     """The order the chain rang up carries this store's id (not the manifests' 4523), and pos-backend logged it."""
     order_id = json.loads(order)["order_id"]
     assert order_id.startswith(f"{store}-"), f"store {store} rang up order {order_id}"
-    k = storelib.cluster.Kubectl(setup().kubectl, storelib.paths(store).admin_kubeconfig)
+    k = storelib.cluster.Kubectl(prepared.artifacts().kubectl, storelib.paths(store).admin_kubeconfig)
 
     def logged() -> str | Unmet:
         out = k("-n", "pos", "logs", "-l", "app=pos-backend", "--tail=-1", "--prefix").stdout
@@ -76,13 +76,13 @@ def test_one_node_store_up_converges(store1: str) -> None:
     assert_store_healthy(up, nodes=1)
 
     p = storelib.paths(store)
-    k = storelib.cluster.Kubectl(setup().kubectl, p.admin_kubeconfig)
+    k = storelib.cluster.Kubectl(prepared.artifacts().kubectl, p.admin_kubeconfig)
     order = storelib.check_chain(store)  # a real order through frontend → backend → payment, order
     assert order.strip(), "the chain answered with an empty body"
     assert_the_store_is_itself(store, order)
 
     # the learner `up` issued works, and its requests land in the store's audit log
-    learner = storelib.cluster.Kubectl(setup().kubectl, p.learner_kubeconfig)
+    learner = storelib.cluster.Kubectl(prepared.artifacts().kubectl, p.learner_kubeconfig)
     assert "pos-backend" in learner("get", "pods", "--all-namespaces").stdout
     denied = learner("-n", "kube-system", "get", "secrets", check=False)
     assert denied.returncode != 0 and "forbidden" in denied.stderr
@@ -117,7 +117,7 @@ def test_three_node_store_spreads_and_serves(store3: str) -> None:
         return json.loads(out)[0] if code == 0 else Unmet(out)
 
     assert_store_healthy(wait_for(healthy, timeout=240, interval=3, what="a healthy store"), nodes=3)
-    k = storelib.cluster.Kubectl(setup().kubectl, storelib.paths(store3).admin_kubeconfig)
+    k = storelib.cluster.Kubectl(prepared.artifacts().kubectl, storelib.paths(store3).admin_kubeconfig)
     # a node failure earlier in the run may have gathered the replicas on one worker: a restart spreads them
     k("-n", "pos", "rollout", "restart", "deployment/pos-backend")
     k("-n", "pos", "rollout", "status", "deployment/pos-backend", "--timeout=180s", timeout=190)

@@ -30,14 +30,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import prepared
 import pytest
 import yaml
 from pytest_kind import KindCluster
-from waiting import Unmet, wait_for
+from waiting import Unmet, time_limit, wait_for
 
 from edgelab import audit, learner
 from edgelab import cluster as edgecluster
-from edgelab.machine import setup
 
 NAME = "edgelab-e2e-access"
 HELLO = "import time; print('hello', flush=True); time.sleep(3600)"
@@ -158,7 +158,7 @@ def pod_of(k: edgecluster.Kubectl, namespace: str, app: str) -> str:
 
 @pytest.fixture(scope="module")
 def access(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Access]:
-    artifacts = setup()
+    artifacts = prepared.artifacts()
     work = tmp_path_factory.mktemp("access")
     host_dir = work / "audit"
     audit.prepare_host_dir(host_dir)
@@ -180,8 +180,9 @@ def access(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Access]:
         edgecluster.delete(spec)
     start = time.monotonic()
     try:
-        kind.create(config_file=edgecluster.write_kind_config(spec.config, work / "kind.yaml"))
-        edgecluster.finish(spec, say)
+        with time_limit(900, f"cluster {NAME} up"):
+            kind.create(config_file=edgecluster.write_kind_config(spec.config, work / "kind.yaml"))
+            edgecluster.finish(spec, say)
     except BaseException:
         kind.delete()
         raise
@@ -209,7 +210,7 @@ def access(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Access]:
 
 
 @pytest.mark.e2e
-@pytest.mark.timeout(900)
+@pytest.mark.timeout(300)
 def test_learner_is_the_certificate_user_in_the_group(access: Access) -> None:
     who = json.loads(access.allowed("auth", "whoami", "-o", "json"))
     assert who["status"]["userInfo"]["username"] == learner.USER
@@ -220,9 +221,9 @@ def test_learner_is_the_certificate_user_in_the_group(access: Access) -> None:
 
 
 @pytest.mark.e2e
-@pytest.mark.timeout(900)
+@pytest.mark.timeout(300)
 def test_issuing_again_replaces_the_csr(access: Access, tmp_path: Path) -> None:
-    artifacts = setup()
+    artifacts = prepared.artifacts()
     again = learner.issue_learner(artifacts.kubectl, access.admin.kubeconfig, tmp_path / "again.kubeconfig")
     csrs = access.admin("get", "csr", "-o", "jsonpath={.items[*].metadata.name}").stdout.split()
     assert csrs.count(learner.csr_name(learner.USER)) == 1, csrs
@@ -234,7 +235,7 @@ def test_issuing_again_replaces_the_csr(access: Access, tmp_path: Path) -> None:
 
 
 @pytest.mark.e2e
-@pytest.mark.timeout(900)
+@pytest.mark.timeout(300)
 def test_course_reads_work(access: Access) -> None:
     pos_pod = pod_of(access.admin, "pos", "pos-backend")
     lab_pod = pod_of(access.admin, learner.LAB_NAMESPACE, "lab-operator")
@@ -289,7 +290,7 @@ def test_course_reads_work(access: Access) -> None:
 
 
 @pytest.mark.e2e
-@pytest.mark.timeout(900)
+@pytest.mark.timeout(300)
 def test_logs_previous_of_a_crashed_container(access: Access) -> None:
     def restarted() -> str | Unmet:
         out = access.admin("get", "pods", "-n", "pos", "-l", "app=pos-crash", "-o", "json").stdout
@@ -313,7 +314,7 @@ def test_logs_previous_of_a_crashed_container(access: Access) -> None:
 
 
 @pytest.mark.e2e
-@pytest.mark.timeout(900)
+@pytest.mark.timeout(300)
 def test_exec_into_a_store_pod(access: Access) -> None:
     pod = pod_of(access.admin, "pos", "pos-backend")
     assert access.allowed("exec", pod, "-n", "pos", "--", "python3", "-c", "print('inside')").strip() == "inside"
@@ -322,7 +323,7 @@ def test_exec_into_a_store_pod(access: Access) -> None:
 
 
 @pytest.mark.e2e
-@pytest.mark.timeout(900)
+@pytest.mark.timeout(300)
 def test_top_pods_and_nodes(access: Access) -> None:
     def top() -> str | Unmet:
         proc = access.as_learner("top", "pods", "-n", "pos")
@@ -334,7 +335,7 @@ def test_top_pods_and_nodes(access: Access) -> None:
 
 
 @pytest.mark.e2e
-@pytest.mark.timeout(900)
+@pytest.mark.timeout(300)
 def test_remediations(access: Access) -> None:
     access.allowed("rollout", "restart", "deployment/pos-backend", "-n", "pos")
     access.allowed("rollout", "status", "deployment/pos-backend", "-n", "pos", "--timeout=120s", timeout=130)
@@ -352,7 +353,7 @@ def test_remediations(access: Access) -> None:
 
 
 @pytest.mark.e2e
-@pytest.mark.timeout(900)
+@pytest.mark.timeout(300)
 def test_lab_machinery_is_closed(access: Access) -> None:
     lab = learner.LAB_NAMESPACE
     lab_pod = pod_of(access.admin, lab, "lab-operator")
@@ -396,7 +397,7 @@ def test_lab_machinery_is_closed(access: Access) -> None:
 
 
 @pytest.mark.e2e
-@pytest.mark.timeout(900)
+@pytest.mark.timeout(300)
 def test_reads_are_reads_across_namespaces(access: Access) -> None:
     """The cluster-wide reads add no write anywhere: writes stay what the store role grants, in its namespaces."""
     for ns in ("kube-system", learner.LAB_NAMESPACE, "default"):
@@ -410,7 +411,7 @@ def test_reads_are_reads_across_namespaces(access: Access) -> None:
 
 
 @pytest.mark.e2e
-@pytest.mark.timeout(900)
+@pytest.mark.timeout(300)
 def test_no_escalation_or_destruction(access: Access) -> None:
     access.refused("delete", "namespace", "pos")
     access.refused("create", "clusterrolebinding", "me", "--clusterrole=cluster-admin", "--user=learner")
@@ -427,7 +428,7 @@ def test_no_escalation_or_destruction(access: Access) -> None:
 
 
 @pytest.mark.e2e
-@pytest.mark.timeout(900)
+@pytest.mark.timeout(300)
 def test_one_secret_is_not_readable_by_name(access: Access) -> None:
     # Decision: `list` (the course's `kubectl get secret -n pos`), not `get`.
     access.refused("get", "secret", "pos-db", "-n", "pos", "-o", "yaml")
@@ -439,7 +440,7 @@ def test_one_secret_is_not_readable_by_name(access: Access) -> None:
 
 
 @pytest.mark.e2e
-@pytest.mark.timeout(900)
+@pytest.mark.timeout(300)
 def test_learner_requests_are_in_the_audit_log(access: Access) -> None:
     pos_pod = pod_of(access.admin, "pos", "pos-backend")
     access.as_learner("logs", pos_pod, "-n", "pos", "--previous")  # refused or not: it is logged
@@ -472,7 +473,7 @@ def test_learner_requests_are_in_the_audit_log(access: Access) -> None:
 
 
 @pytest.mark.e2e
-@pytest.mark.timeout(900)
+@pytest.mark.timeout(300)
 def test_cluster_noise_is_not_logged(access: Access) -> None:
     events = audit.read_node_events(access.node)
     assert events, "the audit log is empty"

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import prepared
 import pytest
 import yaml
 from kubernetes import client, config
@@ -22,7 +23,7 @@ from waiting import Unmet, wait_for
 
 from edgelab import session
 from edgelab import store as storelib
-from edgelab.machine import Artifacts, setup
+from edgelab.machine import Artifacts
 
 LAB = "pos-down-4523"
 # Course, "Byte Edge K8s Architecture": what a store at its baseline runs.
@@ -103,7 +104,7 @@ def small(store1: str) -> Store:
     """The shared 1-node store of the default (smallest) profile (conftest's `store1`)."""
     p = storelib.paths(store1)
     api = config.new_client_from_config(str(p.admin_kubeconfig))
-    return Store(store1, setup(), client.AppsV1Api(api), client.CoreV1Api(api), p.learner_kubeconfig,
+    return Store(store1, prepared.artifacts(), client.AppsV1Api(api), client.CoreV1Api(api), p.learner_kubeconfig,
                  p.admin_kubeconfig)
 
 

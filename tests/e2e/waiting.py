@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TypeVar
 
 from kubernetes.client.exceptions import ApiException
@@ -58,3 +60,22 @@ def wait_for(
         if time.monotonic() >= deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {last!r}")
         time.sleep(min(interval, max(0.0, deadline - time.monotonic())))
+
+
+@contextmanager
+def time_limit(seconds: float, what: str) -> Iterator[None]:
+    """Fail with a stack if the block (a store's set-up in a fixture) takes longer than `seconds`.
+
+    pytest-timeout times the test bodies only (`timeout_func_only`), each sized to its test; a fixture
+    that makes a store is sized here, so a hang there too ends in a named failure, not a CI kill.
+    """
+    def expired(signum: int, frame: object) -> None:
+        raise TimeoutError(f"{what}: not done after {seconds:.0f} s")
+
+    old = signal.signal(signal.SIGALRM, expired)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
