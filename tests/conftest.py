@@ -24,7 +24,7 @@ import pytest
 _e2e: Counter[str] = Counter()
 
 # Longest first: with one worker per lane every lane starts at once; with fewer, the long ones start first.
-LANES = ("users", "labs", "labs1", "one", "faults", "class", "light")
+LANES = ("users", "labs", "labs1", "one", "faults", "class", "access", "light")
 # The fixtures that make (or lead to) each lane's store: a store is made once per worker, so a test may
 # need the stores of one lane only.
 LANE_FIXTURES = {
@@ -41,11 +41,13 @@ def lane_of(item: pytest.Item) -> str:
     module = Path(str(item.fspath)).name
     if module in ("test_users_machines.py", "test_images_bundle.py"):
         return "users"  # stores and set-ups of another user, a registry stand-in, a bundle
+    if module == "test_store_access.py":
+        return "access"  # a cluster of its own (pytest-kind), its audit log in the test's folder
     names = set(getattr(item, "fixturenames", ()))
     lanes = [lane for lane, fixtures in LANE_FIXTURES.items() if names & fixtures]
     if len(lanes) > 1:
         raise pytest.UsageError(f"{item.nodeid} needs the stores of lanes {lanes}: give it one lane's store")
-    return lanes[0] if lanes else "light"  # unit tests, browser tests, the learner-access cluster
+    return lanes[0] if lanes else "light"  # unit and browser tests: no store
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -21,7 +21,7 @@ from edgelab import drillpage
 if TYPE_CHECKING:
     from conftest import Element  # tests/browser/conftest.py; fixtures hand it over, no import at run time
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(180)]  # a headless chromium per page, beside the stores
 
 REPORT: dict[str, Any] = json.loads((Path(__file__).parents[1] / "unit/data/drill/report.json").read_text())
 HOSTILE_NAME = '</script><script>document.body.dataset.pwned="name"</script>'

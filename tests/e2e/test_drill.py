@@ -31,7 +31,7 @@ from edgelab import audit, drill, evidence, faults, grading, labs, machine
 from edgelab import store as storelib
 from edgelab.cluster import poll
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]  # the drill runs in `ran_drill`; the tests read it
 
 LAB = "pos-down-4523"
 

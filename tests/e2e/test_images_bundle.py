@@ -30,7 +30,7 @@ from edgelab.cli import app
 from edgelab.machine import setup
 from edgelab.pins import load as load_pins
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]  # loading every image a store needs
 
 PINS = load_pins()
 runner = CliRunner()

@@ -215,6 +215,7 @@ def learner_events(ctx: Ctx) -> list[dict[str, Any]]:
 
 
 @pytest.mark.e2e
+@pytest.mark.timeout(180)
 def test_what_the_learner_lists_names_no_lab(ctx: Ctx) -> None:
     seen = learner_sees(ctx)
     assert any(k.startswith(f"{faultlib.NAMESPACE}/fleet-agent-") for k in seen), sorted(seen)

@@ -63,7 +63,7 @@ SYSCTLS = ("fs.inotify.max_user_instances", "fs.inotify.max_user_watches", "net.
            "net.bridge.bridge-nf-call-iptables", "net.netfilter.nf_conntrack_max", "kernel.keys.maxkeys",
            "vm.max_map_count", "net.ipv4.conf.all.route_localnet")
 
-pytestmark = [pytest.mark.e2e,
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1200),  # a venv, a store and a lab as another user
               pytest.mark.skipif(os.geteuid() != 0, reason="stands in users and a registry: needs root here")]
 
 
@@ -514,6 +514,7 @@ def test_a_lab_machine_prepared_once_by_root(user: User) -> None:
     assert_nothing_root_owned(u.home)
 
 
+@pytest.mark.timeout(300)
 def test_a_user_without_docker_access_is_told_what_to_do(user: User) -> None:
     """No permission on the Docker socket: one line saying what to do, and no record made."""
     u = user
@@ -534,6 +535,7 @@ def test_a_user_without_docker_access_is_told_what_to_do(user: User) -> None:
         sh("gpasswd", "-a", u.name, "docker")
 
 
+@pytest.mark.timeout(300)
 def test_a_mirror_that_does_not_answer_stops_setup_and_records_nothing(tmp_path: Path,
                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     from typer.testing import CliRunner
