@@ -192,7 +192,19 @@ def finish_metrics(k: Kubectl, say: Say) -> None:
     # dials the ClusterIP too early can stick to a bad connection.
     k.poll("metrics-server endpoints", endpoints, 120)
     k("apply", "-f", str(ADDONS / "metrics-apiservice.yaml"))
-    k("wait", "--for=condition=Available", "apiservice/v1beta1.metrics.k8s.io", "--timeout=180s", timeout=200)
+    wait_condition(k, "apiservice/v1beta1.metrics.k8s.io", "Available", 200)
+
+
+def wait_condition(k: Kubectl, ref: str, condition: str, timeout: float) -> None:
+    """Until `ref` reports `condition` True. Not `kubectl wait --for=condition=…`: run before the object has
+    any status (a CRD or APIService just applied, on a busy machine), it fails at once with "status.conditions
+    accessor error: <nil>" instead of waiting."""
+    def met() -> bool:
+        got = k("get", ref, "-o", f"jsonpath={{.status.conditions[?(@.type=='{condition}')].status}}",
+                check=False, timeout=30)
+        return got.returncode == 0 and got.stdout.strip() == "True"
+
+    poll(f"{ref} to be {condition}", met, timeout)
 
 
 def wait_system(k: Kubectl, say: Say) -> None:

@@ -20,7 +20,7 @@ from edgelab_operator import FINALIZER, GROUP, NAMESPACE, PLURAL, VERSION, model
 from edgelab_operator import catalogue as cat
 
 from . import engine
-from .cluster import poll
+from .cluster import poll, wait_condition
 from .errors import ClusterError, EdgelabError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -46,13 +46,18 @@ def install(k: Any, say: Say = lambda _: None, image: str | None = None) -> None
     """
     say("installing the fault operator")
     k("apply", "-f", str(OPERATOR_MANIFESTS / "crd.yaml"))
-    k("wait", "--for=condition=Established", "crd/faults.edgelab.io", "--timeout=60s", timeout=70)
+    crd_established(k)
     k("apply", "-f", str(OPERATOR_MANIFESTS / "operator.yaml"))
     image_id = engine.image_id(image) if image else ""  # "" when Docker does not know it
     if image_id:
         patch = {"spec": {"template": {"metadata": {"annotations": {"checksum/image": image_id}}}}}
         for workload in WORKLOADS:
             k("-n", NAMESPACE, "patch", workload, "--type=merge", "-p", json.dumps(patch))
+
+
+def crd_established(k: Any, timeout: float = 60) -> None:
+    """Until the API server serves the Fault kind (`k` is a cluster.Kubectl)."""
+    wait_condition(k, "crd/faults.edgelab.io", "Established", timeout)
 
 
 def wait_operator(admin_kubeconfig: Path, say: Say = lambda _: None, timeout: float = 180) -> None:

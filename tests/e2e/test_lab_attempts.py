@@ -62,7 +62,7 @@ class Lab:
 
 def _lab(store: str) -> Iterator[Lab]:
     api = config.new_client_from_config(str(storelib.paths(store).admin_kubeconfig))
-    storelib.wait_healthy(store)
+    session.stop(store)  # the store as every attempt starts from it: reset to its manifests, healthy
     baseline = storestate.take(api)
     quiet = datetime.now(UTC)
     time.sleep(HEALTHY_WINDOW)

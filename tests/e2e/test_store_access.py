@@ -36,7 +36,7 @@ import yaml
 from pytest_kind import KindCluster
 from waiting import Unmet, time_limit, wait_for
 
-from edgelab import audit, learner
+from edgelab import audit, faults, learner
 from edgelab import cluster as edgecluster
 
 NAME = "edgelab-e2e-access"
@@ -191,7 +191,7 @@ def access(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Access]:
         admin = edgecluster.Kubectl(artifacts.kubectl, spec.kubeconfig)
         (work / "objects.yaml").write_text(yaml.safe_dump_all(objects(artifacts.python_base_image)))
         admin("apply", "-f", str(work / "objects.yaml"))
-        admin("wait", "--for=condition=Established", "crd/faults.edgelab.io", "--timeout=60s", timeout=70)
+        faults.crd_established(admin)
         (work / "fault.yaml").write_text(yaml.safe_dump(a_fault()))
         admin("apply", "-f", str(work / "fault.yaml"))
         learner.apply_rbac(artifacts.kubectl, spec.kubeconfig)
