@@ -15,6 +15,7 @@ Every run ends with the time of each module and each lane (`pytest_terminal_summ
 from __future__ import annotations
 
 import os
+import tempfile
 import time
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -50,11 +51,26 @@ def lane_of(item: pytest.Item) -> str:
     return lanes[0] if lanes else "light"  # unit and browser tests: no store
 
 
+FIRST_IN_LANE = ("test_images_bundle.py",)  # the other lanes wait for it (tests/e2e/prepared.py)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     order = {lane: i for i, lane in enumerate(LANES)}
     for item in items:
         item.add_marker(pytest.mark.xdist_group(lane_of(item)))
-    items.sort(key=lambda it: order[lane_of(it)])  # stable: a lane's tests keep their file order
+    # stable: a lane's tests keep their file order, but for the bundle test
+    items.sort(key=lambda it: (order[lane_of(it)], Path(str(it.fspath)).name not in FIRST_IN_LANE))
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """The images gate (tests/e2e/prepared.py), named the same in every worker of the run."""
+    if not any(Path(str(it.fspath)).name in FIRST_IN_LANE for it in session.items):
+        return
+    workerinput = getattr(session.config, "workerinput", None)
+    run = workerinput["testrunuid"] if workerinput else f"{os.getpid()}-{time.time_ns()}"
+    gate = Path(tempfile.gettempdir()) / f"edgelab-tests-{run}"
+    gate.mkdir(exist_ok=True)
+    os.environ["EDGELAB_TEST_IMAGES_GATE"] = str(gate)
 
 
 _module_s: defaultdict[str, float] = defaultdict(float)

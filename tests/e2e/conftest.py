@@ -113,7 +113,7 @@ def _shared_store(store_id: str, nodes: int) -> Iterator[str]:
     from edgelab import store as storelib
 
     artifacts = prepared.artifacts()
-    with time_limit(STORE_UP_S, f"store {store_id} ({nodes} node(s)) up"):
+    with prepared.store_slot(f"store {store_id}"), time_limit(STORE_UP_S, f"store {store_id} ({nodes} node(s)) up"):
         storelib.up(store_id, nodes, None, artifacts,
                     say=lambda m: print(f"[store {store_id}] {m}", file=sys.__stderr__, flush=True))
     try:
@@ -199,12 +199,13 @@ def store1() -> Iterator[str]:
     from edgelab.cli import app
 
     runner, store = CliRunner(), ONE_NODE_STORE
+    prepared.artifacts()  # the machine's images settled (and set up, under a bare pytest)
     runner.invoke(app, ["down", "--store", store])
-    with time_limit(STORE_UP_S, f"store {store}: a Ctrl-C half-way through `up`"):
+    with prepared.store_slot(f"store {store}"), time_limit(STORE_UP_S, f"store {store}: a Ctrl-C half-way through `up`"):
         interrupt_half_way_through_up(store)
     assert storelib.node_containers(storelib.cluster_name(store)) == [], "an interrupted `up` left its store"
     try:
-        with time_limit(STORE_UP_S, f"store {store} up after the Ctrl-C"):
+        with prepared.store_slot(f"store {store}"), time_limit(STORE_UP_S, f"store {store} up after the Ctrl-C"):
             made = runner.invoke(app, ["up", "--store", store, "--nodes", "1", "--json"])
         assert made.exit_code == 0, f"`up` after a Ctrl-C failed: {made.stdout[-3000:]}"
         yield store
@@ -290,7 +291,7 @@ def class_store() -> Iterator[ClassStore]:
         assert routes == [f"{net}.0/30 dev {peer_if} proto kernel scope link src {cs.peer}"], routes
         print(f"[edgelab] store {store} on {cs.address}, class machine {cs.peer} in netns {cs.netns}",
               file=sys.__stderr__, flush=True)
-        with time_limit(STORE_UP_S, f"store {store} up on {cs.address}"):
+        with prepared.store_slot(f"store {store}"), time_limit(STORE_UP_S, f"store {store} up on {cs.address}"):
             made = runner.invoke(app, ["up", "--store", store, "--nodes", "1", "--listen", cs.address, "--json"])
         assert made.exit_code == 0, f"`up --listen {cs.address}` failed: {made.output[-3000:]}"
         yield cs

@@ -3,12 +3,25 @@
 `make test` runs `edgelab setup` before pytest, so the tests read its record (`machine.current()`):
 no worker, module or fixture builds or re-checks anything. Run without it (a bare `pytest`), the first
 caller in each process sets the machine up.
+
+One test changes the machine's images under everyone's feet: test_images_bundle.py untags the image
+names a store is made from (then `images load` must put them back). When it is in the run, the root
+conftest names a gate folder (IMAGES_GATE) and the bundle module leaves `done` there when every name is
+back; `artifacts()`, which every store-making fixture calls first, waits for it. The bundle test runs first
+in its lane, so the other lanes wait about a minute, once.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import functools
+import os
 import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
 
 from edgelab import machine
 from edgelab.errors import HostError
@@ -20,9 +33,64 @@ def _progress(step: str, state: str, seconds: float) -> None:
     print(f"[edgelab] {step}: {state}" + (f" ({seconds:.0f}s)" if seconds else ""), file=sys.__stderr__, flush=True)
 
 
+IMAGES_GATE = "EDGELAB_TEST_IMAGES_GATE"
+GATE_WAIT_S = 1200
+
+
+def images_settled() -> None:
+    """Until the bundle test (if this run has it) has put every image name back."""
+    gate = os.environ.get(IMAGES_GATE)
+    if not gate:
+        return
+    done, start = Path(gate) / "done", time.monotonic()
+    while not done.exists():
+        if time.monotonic() - start > GATE_WAIT_S:
+            raise TimeoutError(f"test_images_bundle.py did not leave {done} within {GATE_WAIT_S} s: its lane "
+                               "died or hangs; the image names it untags may be missing")
+        time.sleep(2)
+
+
+def images_released() -> None:
+    """The bundle test's side of the gate: the image names are back (or it failed and put them back)."""
+    gate = os.environ.get(IMAGES_GATE)
+    if gate:
+        (Path(gate) / "done").touch()
+
+
 @functools.cache
 def artifacts() -> machine.Artifacts:
+    images_settled()
     try:
         return machine.current()
     except HostError:
         return machine.setup(report=_progress)
+
+
+STORE_SLOTS = int(os.environ.get("EDGELAB_TEST_STORE_SLOTS", "3"))
+
+
+@contextlib.contextmanager
+def store_slot(what: str) -> Iterator[None]:
+    """At most STORE_SLOTS stores made at once by the suite's lanes (a lock file per slot, released when the
+    holder ends, even killed): making a store is CPU work, and on 2 cores seven at once take each past
+    kubeadm's own time limits, while three at a time keep every core busy."""
+    folder = Path(tempfile.gettempdir()) / "edgelab-tests-store-slots"
+    folder.mkdir(exist_ok=True)
+    files = [open(folder / f"{i}.lock", "w") for i in range(STORE_SLOTS)]  # noqa: SIM115
+    try:
+        while True:
+            for f in files:
+                try:
+                    fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    continue
+                try:
+                    print(f"[edgelab] {what}: making it", file=sys.__stderr__, flush=True)
+                    yield
+                finally:
+                    fcntl.flock(f, fcntl.LOCK_UN)
+                return
+            time.sleep(1)
+    finally:
+        for f in files:
+            f.close()

@@ -130,7 +130,7 @@ def ran_drill(second_store: str, class_store: Any, tmp_path_factory: pytest.Temp
     }
     path = work / "plan.yaml"
     path.write_text(yaml.safe_dump(plan))
-    with time_limit(900, "drill start (making the second store)"):
+    with prepared.store_slot(f"store {store1} (by drill start)"), time_limit(900, "drill start (making the second store)"):
         started = edgelab("drill", "start", str(path), "--json")
     assert started.returncode == 0, started.stderr[-3000:]
     folder = Path(json.loads(started.stdout)["folder"])

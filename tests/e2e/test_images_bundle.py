@@ -8,7 +8,9 @@ its saved id afterwards, whatever happens. Because the layers stay in
 Docker, `load` here is faster than on a really empty machine.
 
 Do not run it while something else runs `edgelab setup` on the same Docker
-engine: a build that finds a name missing rebuilds that image.
+engine: a build that finds a name missing rebuilds that image. In the suite it
+runs first in its lane, and the other lanes' stores wait for it
+(tests/e2e/prepared.py, the images gate).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import prepared
 import pytest
 from typer.testing import CliRunner
 
@@ -50,6 +53,15 @@ class Saved:
     path: Path
     summary: dict[str, Any]
     ids: dict[str, str]  # image name -> Docker id, as saved
+
+
+@pytest.fixture(scope="module", autouse=True)
+def images_gate() -> Iterator[None]:
+    """The other lanes make their stores once every name is back (in `untagged`'s clean-up), pass or fail."""
+    try:
+        yield
+    finally:
+        prepared.images_released()
 
 
 @pytest.fixture(scope="module")

@@ -180,7 +180,7 @@ def access(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Access]:
         edgecluster.delete(spec)
     start = time.monotonic()
     try:
-        with time_limit(900, f"cluster {NAME} up"):
+        with prepared.store_slot(f"cluster {NAME}"), time_limit(900, f"cluster {NAME} up"):
             kind.create(config_file=edgecluster.write_kind_config(spec.config, work / "kind.yaml"))
             edgecluster.finish(spec, say)
     except BaseException:
