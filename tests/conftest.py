@@ -54,6 +54,7 @@ def lane_of(item: pytest.Item) -> str:
 FIRST_IN_LANE = ("test_images_bundle.py",)  # the other lanes wait for it (tests/e2e/prepared.py)
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's worker names each test after its group
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     order = {lane: i for i, lane in enumerate(LANES)}
     for item in items:
