@@ -64,7 +64,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
-    """The images gate (tests/e2e/prepared.py), named the same in every worker of the run."""
+    """Every test in its lane under `--dist loadgroup` (else a store's tests would spread over workers, each
+    making the store); the images gate (tests/e2e/prepared.py), named the same in every worker of the run."""
+    if getattr(session.config.option, "loadgroup", False):
+        ungrouped = [it.nodeid for it in session.items if not it.nodeid.endswith(f"@{lane_of(it)}")]
+        if ungrouped:
+            raise pytest.UsageError(f"pytest-xdist did not put {len(ungrouped)} test(s) in their lane (e.g. "
+                                    f"{ungrouped[0]}): a pytest it does not support? (pyproject.toml pins it)")
     if not any(Path(str(it.fspath)).name in FIRST_IN_LANE for it in session.items):
         return
     workerinput = getattr(session.config, "workerinput", None)
