@@ -9,7 +9,7 @@ NODES  ?= 1
 STORE  ?= 4523
 LAB    ?= pos-down-4523
 PYTEST_ARGS ?=
-LANES  ?= 8  # tests/conftest.py: one worker per lane (a store each), side by side
+LANES  ?= 4  # tests/conftest.py: lanes (a store each) side by side; more only starve 2 cores
 SETUP_ARGS ?=    # e.g. --registry-mirror registry.corp:5000, or --offline (root)
 
 .PHONY: up down setup test test-fast lint bench clean

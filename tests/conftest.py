@@ -24,8 +24,12 @@ import pytest
 
 _e2e: Counter[str] = Counter()
 
-# Longest first: with one worker per lane every lane starts at once; with fewer, the long ones start first.
-LANES = ("users", "labs", "labs1", "one", "faults", "class", "access", "light")
+# Rich sizes the CLI's output to the terminal, and an xdist worker has none: a fixed width keeps the CLI's
+# one-line messages on one line in every lane, as on a developer's terminal.
+os.environ.setdefault("COLUMNS", "200")
+
+# The order workers take lanes in: the long ones first, the short ones fill in as workers come free.
+LANES = ("labs", "labs1", "users", "one", "faults", "class", "access", "light")
 # The fixtures that make (or lead to) each lane's store: a store is made once per worker, so a test may
 # need the stores of one lane only.
 LANE_FIXTURES = {

@@ -57,6 +57,7 @@ def lab_run(store: str, folder: Path, *args: str) -> tuple[int, dict[str, Any]]:
     return got.exit_code, json.loads(lines[-1])
 
 
+@pytest.mark.timeout(600)
 def test_an_agent_reaches_its_store_and_nothing_of_the_host(store1: str) -> None:
     state = storelib.paths(store1)
     tries = {  # what a program should not get to: each is tried, the result printed
@@ -93,6 +94,7 @@ def test_an_agent_reaches_its_store_and_nothing_of_the_host(store1: str) -> None
     assert session.running(store1) is None, "the lab is still running after the graded run"
 
 
+@pytest.mark.timeout(600)
 def test_a_wrong_agent_scores_less_and_is_told_what_it_missed(store1: str, tmp_path: Path) -> None:
     agent = script(tmp_path / "wrong", """
 kubectl get pods -n pos
@@ -122,6 +124,7 @@ EOF
         assert any(s.learner == "wrong-agent" and s.lab == LAB for s in p.summary("wrong-agent"))
 
 
+@pytest.mark.timeout(600)
 def test_an_agent_over_its_time_limit_is_stopped_and_graded_on_what_it_did(store1: str, tmp_path: Path) -> None:
     agent = script(tmp_path / "slow", """
 kubectl get pods -n pos
@@ -142,6 +145,7 @@ exec sleep 3600
     assert json.loads((run.folder / "result.json").read_text())["timed_out"] is True
 
 
+@pytest.mark.timeout(600)
 def test_ctrl_c_during_a_run_leaves_no_container_identity_or_fault(store1: str, tmp_path: Path) -> None:
     """A real SIGINT to the real CLI while the agent runs: the next run must find nothing left of this one."""
     folder = tmp_path / "interrupted"
@@ -174,6 +178,7 @@ def test_ctrl_c_during_a_run_leaves_no_container_identity_or_fault(store1: str, 
     assert left == [], f"faults left after Ctrl-C: {left}"
 
 
+@pytest.mark.timeout(1500)
 def test_the_baseline_agent_scores_full_marks_on_the_courses_practice_scenarios(store1: str, tmp_path: Path) -> None:
     """`edgelab bench` over the course's two practice scenarios, then payment-slow's other drawn causes."""
     results, junit = tmp_path / "baseline.jsonl", tmp_path / "baseline.xml"

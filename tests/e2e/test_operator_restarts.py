@@ -276,7 +276,11 @@ def test_a_node_that_never_comes_back_does_not_hold_the_fault(ctx: Ctx, tmp_path
                  what=f"node {node} NotReady")
         fleet_now = {k for k in learner_sees(ctx) if k.startswith(faultlib.NAMESPACE + "/")}
         assert fleet_now == fleet_before, "a failing box must not bring new machinery into the learner's view"
-        subprocess.run(["docker", "pause", node], check=True, capture_output=True)  # the box stays dead
+        # the box stays dead (the freezer can refuse for a moment on a loaded machine: asked again)
+        wait_for(lambda: True if subprocess.run(["docker", "pause", node], capture_output=True, text=True).returncode
+                 == 0 else Unmet(subprocess.run(["docker", "inspect", "-f", "{{.State.Status}}", node],
+                                                capture_output=True, text=True).stdout.strip()),
+                 timeout=60, interval=3, what=f"docker pause {node}")
         paused = True
         with pytest.raises(faultlib.FaultError) as stuck:
             ctx.faults.clear(["dead-box"])

@@ -81,10 +81,18 @@ def sh(*cmd: str, timeout: float = 600, check: bool = True, **kw: object) -> sub
 # --- the host, before and after -----------------------------------------------------------------------
 
 
+DOCKER_PORT_RULE = re.compile(r"-A DOCKER (-d \S+ )?! -i \S+ .*-j DNAT --to-destination|-A DOCKER -d \S+/32 ! -i \S+ -o \S+ "
+                              r"-p tcp -m tcp --dport \d+ -j ACCEPT|-A POSTROUTING -s (\S+)/32 -d \2/32 -p tcp -m tcp "
+                              r"--dport \d+ -j MASQUERADE")
+
+
 def host_snapshot() -> dict[str, object]:
     def iptables(binary: str) -> list[str]:
+        """The rules, less Docker's own for each container's published port (the other lanes' stores come and
+        go meanwhile: those are Docker's doing, not a change to the host)."""
         out = sh(binary, check=False).stdout if shutil.which(binary) else ""
-        return sorted(re.sub(r"\[\d+:\d+\]", "", line) for line in out.splitlines() if not line.startswith("#"))
+        return sorted(re.sub(r"\[\d+:\d+\]", "", line) for line in out.splitlines()
+                      if not line.startswith("#") and not DOCKER_PORT_RULE.match(line))
 
     sysctl = {}
     for key in SYSCTLS:
