@@ -121,7 +121,9 @@ class Service:
         return self.request("GET", "/readyz")[0] == 200
 
     def exit_code(self, timeout: float = 10) -> int:
-        return self.proc.wait(timeout)
+        code = self.proc.wait(timeout)
+        self._reader.join(timeout)  # every line it wrote read (on a loaded machine the reader lags the exit)
+        return code
 
     def stop(self) -> None:
         if self.proc.poll() is None:
