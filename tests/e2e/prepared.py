@@ -19,11 +19,12 @@ import functools
 import os
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 from edgelab import machine
+from edgelab.cluster import poll
 from edgelab.errors import HostError
 
 
@@ -42,12 +43,9 @@ def images_settled() -> None:
     gate = os.environ.get(IMAGES_GATE)
     if not gate:
         return
-    done, start = Path(gate) / "done", time.monotonic()
-    while not done.exists():
-        if time.monotonic() - start > GATE_WAIT_S:
-            raise TimeoutError(f"test_images_bundle.py did not leave {done} within {GATE_WAIT_S} s: its lane "
-                               "died or hangs; the image names it untags may be missing")
-        time.sleep(2)
+    done = Path(gate) / "done"
+    poll(f"test_images_bundle.py to leave {done} (if it never does, its lane died or hangs, and the image names "
+         "it untags may be missing)", done.exists, GATE_WAIT_S, interval=2)
 
 
 def images_released() -> None:
@@ -67,6 +65,7 @@ def artifacts() -> machine.Artifacts:
 
 
 STORE_SLOTS = int(os.environ.get("EDGELAB_TEST_STORE_SLOTS", "3"))
+SLOT_WAIT_S = 3600  # every other lane's store made first, each within its own limit
 
 
 @contextlib.contextmanager
@@ -77,20 +76,23 @@ def store_slot(what: str) -> Iterator[None]:
     folder = Path(tempfile.gettempdir()) / "edgelab-tests-store-slots"
     folder.mkdir(exist_ok=True)
     files = [open(folder / f"{i}.lock", "w") for i in range(STORE_SLOTS)]  # noqa: SIM115
+
+    def free_slot() -> IO[str] | None:
+        for f in files:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return f
+            except BlockingIOError:
+                continue
+        return None
+
     try:
-        while True:
-            for f in files:
-                try:
-                    fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except BlockingIOError:
-                    continue
-                try:
-                    print(f"[edgelab] {what}: making it", file=sys.__stderr__, flush=True)
-                    yield
-                finally:
-                    fcntl.flock(f, fcntl.LOCK_UN)
-                return
-            time.sleep(1)
+        slot = poll(f"a free slot to make {what}", free_slot, SLOT_WAIT_S, interval=1)
+        print(f"[edgelab] {what}: making it", file=sys.__stderr__, flush=True)
+        try:
+            yield
+        finally:
+            fcntl.flock(slot, fcntl.LOCK_UN)
     finally:
         for f in files:
             f.close()
