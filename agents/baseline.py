@@ -56,6 +56,7 @@ STORE_NAMESPACES = ("pos", "payment", "order", "observability")
 POLL_SECONDS = 10  # between two surveys while no rule matches
 DEFAULT_BUDGET = 240  # seconds to look for a symptom when no time limit is given
 CPU_AT_LIMIT = 0.85  # `top` at this share of the CPU limit or more: the pod is held at its limit
+CPU_NEAR_CUT_LIMIT = 0.5  # after a release cut the limit, this share suffices (a busy host holds pods below it)
 HOST = re.compile(r"\b([a-z0-9][a-z0-9-]*)\.([a-z0-9][a-z0-9-]*)\.svc\.cluster\.local(?::(\d+))?")
 LEVEL = re.compile(r"\b(ERROR|WARN|WARNING|CRITICAL)\b")
 KUBELET_TS = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?Z ")
@@ -611,17 +612,24 @@ def rule_cpu(obs: Observations, w: Workload) -> Finding | None:
     """Pods held at their CPU limit: a loop that never rests, or a limit cut too low by a release."""
     top = obs.top.get(w.namespace, {})
     busy = [p for p in w.pods if cpu_limit(p) and name(p) in top and top[name(p)][0] >= CPU_AT_LIMIT * cpu_limit(p)]
+    change = release_change(obs, w.namespace, w.name)
+    limits = [(r or {}).get("limits", {}).get("cpu") for r in change.get("resources", (None, None))]
+    cut = bool(limits[1] and limits[0] != limits[1] and cpu_millis(limits[1]) < cpu_millis(limits[0] or "0"))
+    if not busy and cut:
+        # a host short of CPU can hold a pod below even a cut limit; what the course reads then is the cut
+        # itself and its cost: `top` near the new limit, or probes that time out
+        starved = event_messages(events_on(obs, w.namespace, w.pods), r"probe failed|Client\.Timeout|timeout")
+        busy = [p for p in w.pods if name(p) in top and top[name(p)][0] >= CPU_NEAR_CUT_LIMIT * cpu_limit(p)]
+        busy = busy or ([p for p in w.pods if name(p) in top] if starved else [])
     if not busy:
         return None
     pod = worst_pod(busy)
-    change = release_change(obs, w.namespace, w.name)
-    limits = [(r or {}).get("limits", {}).get("cpu") for r in change.get("resources", (None, None))]
     loop = first_matching(lines_of(obs, w.namespace, w.name), r"(recalculated|recompiled) \d{3,} times", 2)
     top_rows = printed(obs, rf"^{re.escape(name(pod or {}))}\s+\d+m\b")
     if loop:
         return Finding(w.namespace, w.name, "Running", "infinite-loop", "cpu loop", tuple(loop + top_rows),
                        confirm=tuple(("get", "configmap", c, "-n", w.namespace, "-o", "yaml") for c in configmaps_of(w)))
-    if limits[1] and limits[0] != limits[1] and cpu_millis(limits[1]) < cpu_millis(limits[0] or "0"):
+    if cut:
         shown = printed(obs, rf"^\s*cpu:?\s+{limits[1]}$") + top_rows
         return Finding(w.namespace, w.name, pod_state(pod), "cpu-limit-too-low", "cpu limit cut", tuple(shown[:5]))
     return None

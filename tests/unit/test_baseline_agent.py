@@ -296,6 +296,32 @@ def test_a_pod_at_a_cpu_limit_a_release_cut_is_a_limit_too_low() -> None:
     assert not finding.fix  # the course has no learner fix for limits: report, do not touch
 
 
+@pytest.mark.parametrize("top_m, unhealthy, found", [
+    (3, False, True),  # a host short of CPU holds the pod at 3m of its cut 5m limit
+    (1, True, True),  # below even that, but its probes time out
+    (1, False, False),  # nothing says the cut costs anything: no finding yet, look again
+])
+def test_a_release_cut_limit_on_a_host_short_of_cpu(top_m: int, unhealthy: bool, found: bool) -> None:
+    obs = healthy_store()
+    obs.replicasets["payment"] = [
+        replicaset("payment-processor", "abc12345", 1, resources={"limits": {"cpu": "200m"}}),
+        replicaset("payment-processor", "new98765", 2, resources={"limits": {"cpu": "5m"}})]
+    obs.pods["payment"] = [pod("payment-processor-new98765-q1", "new98765", cpu_limit="5m")]
+    obs.top["payment"] = {"payment-processor-new98765-q1": (top_m, 9)}
+    if unhealthy:
+        obs.events["payment"] = [{"reason": "Unhealthy", "involvedObject": {"name": "payment-processor-new98765-q1"},
+                                  "message": "Readiness probe failed: Get \"http://10.244.0.9:8080/ready\": "
+                                             "context deadline exceeded (Client.Timeout exceeded)"}]
+    finding = bl.classify(obs)
+    assert (finding is not None and finding.root_cause) == ("cpu-limit-too-low" if found else False)
+
+
+def test_a_pod_below_its_unchanged_limit_is_not_held_by_it() -> None:
+    obs = healthy_store()
+    obs.top["payment"]["payment-processor-abc12345-p0"] = (120, 14)
+    assert bl.classify(obs) is None
+
+
 def test_a_busy_pod_on_its_manifests_limit_is_not_a_limit_cut_even_after_other_releases() -> None:
     """The revision in effect is compared with the store's manifest: an earlier release, since reverted, is no
     cause. Busy at the manifest's limit with no count of repeated work in the logs yet: not concluded."""
