@@ -15,6 +15,7 @@ Every run ends with the time of each module and each lane (`pytest_terminal_summ
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 import time
 from collections import Counter, defaultdict
@@ -82,6 +83,18 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     gate = Path(tempfile.gettempdir()) / f"edgelab-tests-{run}"
     gate.mkdir(exist_ok=True)
     os.environ["EDGELAB_TEST_IMAGES_GATE"] = str(gate)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> object:
+    """After the last test of a lane on this worker, that lane's stores go (tests/e2e/prepared.py)."""
+    try:
+        return (yield)
+    finally:
+        lane = lane_of(item)
+        prepared = sys.modules.get("prepared")  # tests/e2e/prepared.py, once an e2e test has loaded it
+        if prepared is not None and (nextitem is None or lane_of(nextitem) != lane):
+            prepared.lane_done(LANE_FIXTURES.get(lane, ()))
 
 
 _module_s: defaultdict[str, float] = defaultdict(float)

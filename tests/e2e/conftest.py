@@ -127,19 +127,22 @@ def _shared_store(store_id: str, nodes: int) -> Iterator[str]:
 def store3() -> Iterator[str]:
     """The 3-node store of the basics, the faults no lab plays and the operator tests (EDGELAB_FAULT_STORE,
     default 9105)."""
-    yield from _shared_store(os.environ.get("EDGELAB_FAULT_STORE", "9105"), 3)
+    yield from prepared.held_until_lane_ends(
+        "store3", lambda: _shared_store(os.environ.get("EDGELAB_FAULT_STORE", "9105"), 3))
 
 
 @pytest.fixture(scope="session")
 def lab_store3() -> Iterator[str]:
     """The 3-node lab store (EDGELAB_LAB_STORE, default 9106)."""
-    yield from _shared_store(os.environ.get("EDGELAB_LAB_STORE", "9106"), 3)
+    yield from prepared.held_until_lane_ends(
+        "lab_store3", lambda: _shared_store(os.environ.get("EDGELAB_LAB_STORE", "9106"), 3))
 
 
 @pytest.fixture(scope="session")
 def lab_store1() -> Iterator[str]:
     """The 1-node lab store (EDGELAB_SMALL_LAB_STORE, default 9107)."""
-    yield from _shared_store(os.environ.get("EDGELAB_SMALL_LAB_STORE", "9107"), 1)
+    yield from prepared.held_until_lane_ends(
+        "lab_store1", lambda: _shared_store(os.environ.get("EDGELAB_SMALL_LAB_STORE", "9107"), 1))
 
 
 ONE_NODE_STORE = os.environ.get("EDGELAB_ONE_NODE_STORE", "9101")  # test_store.py's 1-node store
@@ -187,6 +190,10 @@ def interrupt_half_way_through_up(store: str) -> None:
 
 @pytest.fixture(scope="session")
 def store1() -> Iterator[str]:
+    yield from prepared.held_until_lane_ends("store1", _store1)
+
+
+def _store1() -> Iterator[str]:
     """A real 1-node store (the smallest profile) for test_store.py and test_store_comes_back.py.
 
     Made the way a user meets it: a real Ctrl-C half-way through `edgelab up` (which must
@@ -258,6 +265,10 @@ def _remove_class_network(netns: str, host_if: str) -> None:
 
 @pytest.fixture(scope="session")
 def class_store() -> Iterator[ClassStore]:
+    yield from prepared.held_until_lane_ends("class_store", _class_store)
+
+
+def _class_store() -> Iterator[ClassStore]:
     """A real 1-node store (id from EDGELAB_CLASS_STORE, default 9120) made with `edgelab up --listen` on this
     machine's end of a veth pair whose other end is in a network namespace: the class's other machine.
 

@@ -19,9 +19,9 @@ import functools
 import os
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, TypeVar
 
 from edgelab import machine
 from edgelab.cluster import poll
@@ -96,3 +96,26 @@ def store_slot(what: str) -> Iterator[None]:
     finally:
         for f in files:
             f.close()
+
+
+# --- a lane's stores go when the lane is done --------------------------------------------------------
+
+T = TypeVar("T")
+_until_lane_ends: dict[str, contextlib.ExitStack] = {}
+
+
+def held_until_lane_ends(fixture: str, make: Callable[[], Iterator[T]]) -> Iterator[T]:
+    """The body of session fixture `fixture` (a generator `make`), torn down when the last test of its lane is
+    done (the root conftest calls `lane_done`) rather than when the worker ends: under `-n`, a worker goes on
+    with another lane, and a store left standing idle would cost that lane a sixth of a core for nothing."""
+    with contextlib.ExitStack() as stack:  # at the session's end, if the lane did not close it first
+        _until_lane_ends[fixture] = stack
+        yield stack.enter_context(contextlib.contextmanager(make)())
+
+
+def lane_done(fixtures: Iterable[str]) -> None:
+    """Tear down the lane's store fixtures that are up (their own checks of `down` run here, and fail here)."""
+    for fixture in sorted(fixtures):
+        stack = _until_lane_ends.pop(fixture, None)
+        if stack is not None:
+            stack.close()
