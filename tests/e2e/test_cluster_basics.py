@@ -42,6 +42,7 @@ SYSTEM_DAEMONSETS = ("kube-proxy", "kube-router")
 SYSTEM_DEPLOYMENTS = ("coredns", "metrics-server")
 CPU = re.compile(r"^\d+m?$")  # e.g. 1m, 0m, 2
 MEMORY = re.compile(r"^\d+(Ki|Mi|Gi)?$")  # e.g. 14Mi
+QUANTITY = re.compile(r"^\d+[num]?$")  # the metrics API's CPU, e.g. 121525740n (`top` shows it as 121m)
 
 
 @pytest.mark.e2e
@@ -89,6 +90,24 @@ def test_kube_system_is_running_and_ready(cluster: Cluster, core: client.CoreV1A
         return Unmet(problems) if problems else True
 
     wait_for(system_ready, timeout=180, interval=3, what="kube-system workloads Running and Ready")
+
+
+@pytest.mark.e2e
+@pytest.mark.timeout(180)
+def test_top_nodes_reports_every_node(cluster: Cluster, api_client: client.ApiClient) -> None:
+    """What `kubectl top nodes` reads: metrics-server's node metrics, for each of the store's three nodes."""
+    expected = {cluster.control_plane, *cluster.workers}
+    metrics = client.CustomObjectsApi(api_client)
+
+    def every_node() -> dict[str, dict[str, str]] | Unmet:
+        items = metrics.list_cluster_custom_object("metrics.k8s.io", "v1beta1", "nodes")["items"]
+        usage = {str(i["metadata"]["name"]): dict(i.get("usage") or {}) for i in items}
+        if set(usage) == expected and all(QUANTITY.match(u.get("cpu", "")) and MEMORY.match(u.get("memory", ""))
+                                          for u in usage.values()):
+            return usage
+        return Unmet(usage)
+
+    wait_for(every_node, timeout=150, interval=3, what=f"node metrics for {sorted(expected)}")
 
 
 @pytest.mark.e2e
