@@ -28,7 +28,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from edgelab import attempts, audit, drillreport, grading, labs, vocab
+from edgelab.drill import report as drillreport
+from edgelab.kube import audit
+from edgelab.labs import attempts, grading, vocab
+from edgelab.labs import catalogue as labs
 
 START = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 DRILL_S = 45 * 60

@@ -25,7 +25,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from edgelab import attempts, audit, grading, labs, vocab
+from edgelab.kube import audit
+from edgelab.labs import attempts, grading, vocab
+from edgelab.labs import catalogue as labs
 
 START = datetime(2026, 11, 25, 13, 0, tzinfo=UTC)
 USERS = {  # user -> (groups, share of the events)

@@ -1,4 +1,4 @@
-"""Agent benchmarks (harness/edgelab/agentbench.py) without a cluster: pass@k, the summary numbers, the results
+"""Agent benchmarks (harness/edgelab/agents/bench.py) without a cluster: pass@k, the summary numbers, the results
 file (one line per run, on disk before the next run starts), skipped labs, JUnit, comparing two files, and the
 errors a user meets. The runner is a fake (benchfake.py)."""
 
@@ -12,9 +12,11 @@ from typing import Any
 import pytest
 from benchfake import AGENT, T0, FakeRunner, run_line, write_lines
 
-from edgelab import agentbench, labs, session
-from edgelab.agentbench import BenchError, ResultsFileError, pass_at_k
-from edgelab.errors import EdgelabError
+from edgelab.agents import bench as agentbench
+from edgelab.agents.bench import BenchError, ResultsFileError, pass_at_k
+from edgelab.base.errors import EdgelabError
+from edgelab.labs import catalogue as labs
+from edgelab.labs import session
 
 
 def checked(lines: list[dict[str, Any]]) -> list[Any]:

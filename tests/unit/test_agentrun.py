@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from edgelab import agentrun, attempts, grading, labs
+from edgelab.agents import run as agentrun
+from edgelab.labs import attempts, grading
+from edgelab.labs import catalogue as labs
 
 GOOD = "namespace: payment\nworkload: payment-processor\npod_state: NoPods\nroot_cause: dependency-down\nevidence: []\n"
 

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 import yaml
 
-from edgelab import audit
-from edgelab.cluster import kind_config
-from edgelab.errors import ClusterError
+from edgelab.base.errors import ClusterError
+from edgelab.kube import audit
+from edgelab.kube.cluster import kind_config
 
 LEARNER = {"username": "learner", "groups": ["byteedge:incident-managers", "system:authenticated"]}
 ADMIN = {"username": "kubernetes-admin", "groups": ["kubeadm:cluster-admins", "system:authenticated"]}
@@ -299,7 +299,7 @@ def test_policy_shape() -> None:
         ("learner", ["byteedge:incident-managers"], {"verb": "create", "resource": "events"}),
         ("learner", ["byteedge:incident-managers"], {"url": "/readyz"}),
         ("learner", ["byteedge:incident-managers"], {"group": "coordination.k8s.io", "resource": "leases"}),
-        # a drill's responders (harness/edgelab/responders.py): graded by their own user name
+        # a drill's responders (harness/edgelab/store/responders.py): graded by their own user name
         ("alice", ["byteedge:responders"], {}),
         ("alice", ["byteedge:responders"], {"verb": "create", "resource": "events"}),
         ("alice", ["byteedge:responders"], {"url": "/readyz"}),

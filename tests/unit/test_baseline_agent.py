@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from edgelab import grading, vocab
+from edgelab.labs import grading, vocab
 
 AGENT = Path(__file__).resolve().parents[2] / "agents" / "baseline.py"
 
@@ -383,7 +383,7 @@ def test_callers_cut_off_from_ready_pods_by_a_network_policy() -> None:
 
 
 def test_every_rule_answers_in_the_course_vocabulary() -> None:
-    """Root causes and pod states the rules can write are canonical values of harness/edgelab/vocab.py."""
+    """Root causes and pod states the rules can write are canonical values of harness/edgelab/labs/vocab.py."""
     source = AGENT.read_text()
     import re
 

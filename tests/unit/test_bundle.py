@@ -21,10 +21,11 @@ from typing import IO, Any
 import pytest
 from typer.testing import CliRunner
 
-from edgelab import bundle, machine, tools
-from edgelab.bundle import BundleError
+from edgelab.base.pins import load as load_pins
 from edgelab.cli import app
-from edgelab.pins import load as load_pins
+from edgelab.machine import bundle, prepare, tools
+from edgelab.machine import record as machine
+from edgelab.machine.bundle import BundleError
 
 PINS = load_pins()
 ID = "sha256:" + "ab" * 32
@@ -337,7 +338,7 @@ def test_images_save_reads_the_record_and_builds_nothing(monkeypatch: pytest.Mon
     def must_not_run(*_: object, **__: object) -> None:
         raise AssertionError("images save ran setup")
 
-    monkeypatch.setattr(machine, "setup", must_not_run)
+    monkeypatch.setattr(prepare, "setup", must_not_run)
     result = CliRunner().invoke(app, ["images", "save", "x.tar"])
     assert result.exit_code == 1
     assert "edgelab is not set up on this machine yet" in one_line(result.stderr)

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from edgelab import capacity, engine
-from edgelab import store as storelib
-from edgelab.capacity import GiB, MiB, NodeUse
+from edgelab.machine import capacity, prepare
+from edgelab.machine import docker as engine
+from edgelab.machine.capacity import GiB, MiB, NodeUse
+from edgelab.store import stores as storelib
 
 
 def node(cluster: str, role: str, mib: int, i: int = 0) -> NodeUse:
@@ -109,11 +110,12 @@ def test_up_on_a_store_that_already_runs_is_not_refused(monkeypatch: pytest.Monk
 def test_the_cli_refuses_with_the_reason_before_making_anything(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
-    from edgelab import cli, cluster
+    from edgelab import cli
+    from edgelab.kube import cluster
 
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
     fake_engine(monkeypatch, 8)
-    monkeypatch.setattr(cli.machine, "setup", lambda **_: object())
+    monkeypatch.setattr(prepare, "setup", lambda **_: object())
     monkeypatch.setattr(capacity, "running_nodes", lambda: ONE + THREE + [node("store-9102", "control-plane", 1500)])
 
     def must_not_run(*_: object, **__: object) -> None:

@@ -7,6 +7,7 @@ from typer.testing import CliRunner
 
 from edgelab import cli
 from edgelab.cli import app
+from edgelab.machine import prepare, record
 
 runner = CliRunner()
 
@@ -32,7 +33,7 @@ def test_cluster_up_rejects_node_count_at_parse_time(monkeypatch: pytest.MonkeyP
         called.append((args, kwargs))
         raise AssertionError("build() ran although --nodes was out of range")
 
-    monkeypatch.setattr(cli.machine, "setup", tripwire)
+    monkeypatch.setattr(prepare, "setup", tripwire)
     result = runner.invoke(cli.app, ["cluster", "up", "--nodes", nodes])
     assert result.exit_code == 2, result.output
     assert "--nodes" in result.output
@@ -52,8 +53,8 @@ def test_a_malformed_store_id_is_refused_before_any_work(monkeypatch: pytest.Mon
     def must_not_run(*_: object, **__: object) -> None:
         raise AssertionError("build ran for a malformed store id")
 
-    monkeypatch.setattr(cli.machine, "setup", must_not_run)
-    monkeypatch.setattr(cli.machine, "current", must_not_run)
+    monkeypatch.setattr(prepare, "setup", must_not_run)
+    monkeypatch.setattr(record, "current", must_not_run)
     result = CliRunner().invoke(app, ["up", "--store", "45x3"])
     assert result.exit_code == 1
     assert "store id '45x3' must be the store number" in result.stderr

@@ -11,9 +11,10 @@ import pytest
 from benchfake import AGENT, FakeRunner, run_line, write_lines
 from typer.testing import CliRunner
 
-from edgelab import agentbench, cli
+from edgelab import cli
+from edgelab.agents import bench as agentbench
+from edgelab.base.errors import EdgelabError
 from edgelab.cli import app
-from edgelab.errors import EdgelabError
 
 runner = CliRunner()
 LABS = "pos-down-4523,froze-at-1620,payment-slow"

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from edgelab import faults
 from edgelab.cli import app
+from edgelab.kube import faults
 from edgelab_operator import catalogue as cat
 
 runner = CliRunner()

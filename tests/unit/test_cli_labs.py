@@ -8,8 +8,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from edgelab import attempts, labs, progress, vocab
 from edgelab.cli import app
+from edgelab.labs import attempts, progress, vocab
+from edgelab.labs import catalogue as labs
+from edgelab.machine import prepare, record
 
 runner = CliRunner()
 
@@ -54,13 +56,12 @@ def test_lab_show_names_the_store_asked_for() -> None:
                                   ["lab", "stop", "--store", "4523"]])
 def test_lab_commands_check_lab_and_store_before_building(args: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
     """A mistyped lab id or a store that is not up is said at once: no host set-up, no build first."""
-    import edgelab.cli
 
     def no_build(**_: object) -> None:
         raise AssertionError("set up or read the set-up before checking the lab and the store")
 
-    monkeypatch.setattr(edgelab.cli.machine, "setup", no_build)
-    monkeypatch.setattr(edgelab.cli.machine, "current", no_build)
+    monkeypatch.setattr(prepare, "setup", no_build)
+    monkeypatch.setattr(record, "current", no_build)
     result = runner.invoke(app, args)
     assert result.exit_code == 1, result.output
     assert ("unknown lab 'no-such-lab'" if "no-such-lab" in args else "store 4523 is not up") in result.output
@@ -83,7 +84,7 @@ def test_progress_json_reads_the_database(state: Path) -> None:
 
 
 def test_lab_template_is_a_findings_file_that_parses_once_filled(tmp_path: Path) -> None:
-    from edgelab import grading
+    from edgelab.labs import grading
 
     result = runner.invoke(app, ["lab", "template"])
     assert result.exit_code == 0, result.output
@@ -125,7 +126,7 @@ def test_lab_causes_lists_the_vocabulary() -> None:
 def test_a_malformed_findings_file_costs_no_attempt(state: Path, tmp_path: Path) -> None:
     from datetime import UTC, datetime
 
-    from edgelab import session
+    from edgelab.labs import session
 
     lab = labs.load_all()["slower-since-eleven"]
     attempt = attempts.draw(lab, store="4523", started_at=datetime.now(UTC))
@@ -146,7 +147,7 @@ def test_a_malformed_findings_file_costs_no_attempt(state: Path, tmp_path: Path)
 def _running(lab_id: str) -> object:
     from datetime import UTC, datetime
 
-    from edgelab import session
+    from edgelab.labs import session
 
     lab = labs.load_all()[lab_id]
     run = session.Running(lab.id, attempts.draw(lab, store="4523", started_at=datetime.now(UTC)), ["f-0000"])
@@ -156,7 +157,7 @@ def _running(lab_id: str) -> object:
 
 
 def test_hints_come_in_order_and_say_what_they_cost(state: Path) -> None:
-    from edgelab import session
+    from edgelab.labs import session
 
     _running("slower-since-eleven")
     lab = labs.load_all()["slower-since-eleven"]
@@ -175,7 +176,8 @@ def test_findings_prompts_ask_again_until_the_answer_is_in_the_vocabulary() -> N
     """`lab submit` without --findings: what the prompts collect is a findings file's content."""
     import typer
 
-    from edgelab import cli, grading
+    from edgelab import cli
+    from edgelab.labs import grading
 
     prompt_app = typer.Typer()
 
@@ -211,8 +213,8 @@ def test_submit_to_a_store_that_does_not_answer_keeps_the_lab(tmp_path: Path) ->
 
     import yaml
 
-    from edgelab import session
-    from edgelab import store as storelib
+    from edgelab.labs import session
+    from edgelab.store import stores as storelib
 
     run = _running("pos-down-4523")
     with socket.socket() as s:  # a local port nobody listens on

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from edgelab import cli
 from edgelab.cli import app
+from edgelab.machine import prepare, record
 
 runner = CliRunner()
 
@@ -27,8 +27,8 @@ def private_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     def must_not_run(*_: object, **__: object) -> None:
         raise AssertionError("the machine's set-up was read although the command was refused")
 
-    monkeypatch.setattr(cli.machine, "setup", must_not_run)
-    monkeypatch.setattr(cli.machine, "current", must_not_run)
+    monkeypatch.setattr(prepare, "setup", must_not_run)
+    monkeypatch.setattr(record, "current", must_not_run)
     return tmp_path
 
 

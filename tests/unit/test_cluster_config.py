@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from edgelab.cluster import kind_config, kubeconfig_path, write_kind_config
-from edgelab.errors import ClusterError
+from edgelab.base.errors import ClusterError
+from edgelab.kube.cluster import kind_config, kubeconfig_path, write_kind_config
 
 
 @pytest.mark.parametrize("workers", [0, 1, 2])

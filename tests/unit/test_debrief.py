@@ -1,4 +1,4 @@
-"""The debrief after `lab submit` (harness/edgelab/debrief.py): what happened, as a responder would write it.
+"""The debrief after `lab submit` (harness/edgelab/labs/debrief.py): what happened, as a responder would write it.
 
 Snapshots of the rendered text for three attempts are committed in tests/unit/snapshots/: a change to
 the wording or layout fails here until the snapshot is updated on purpose
@@ -18,7 +18,8 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from edgelab import attempts, debrief, grading, labs, vocab
+from edgelab.labs import attempts, debrief, grading, vocab
+from edgelab.labs import catalogue as labs
 
 LABS = labs.load_all()
 START = datetime(2026, 11, 25, 13, 0, tzinfo=UTC)
@@ -155,7 +156,7 @@ def test_a_further_fault_gets_where_and_why() -> None:
 @pytest.fixture
 def submitted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, grading.Result]:
     """A running pos-down-4523 attempt; session.submit graded without a cluster (no requests seen)."""
-    from edgelab import session
+    from edgelab.labs import session
 
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
     lab, a = LABS["pos-down-4523"], attempt("pos-down-4523", "payment/payment-processor")

@@ -9,8 +9,8 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from edgelab import drill
 from edgelab.cli import app
+from edgelab.drill import drills as drill
 
 GOOD = {
     "apiVersion": "edgelab/v1", "kind": "Drill", "name": "two", "title": "Two stores",
@@ -132,7 +132,7 @@ def test_status_without_its_clock_says_so(tmp_path: Path, monkeypatch: pytest.Mo
 
 def test_submissions_are_refused_before_the_incident_and_for_strangers(tmp_path: Path,
                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    from edgelab import grading
+    from edgelab.labs import grading
 
     _state(tmp_path, monkeypatch)
     answer = grading.Answer(namespace="pos", workload="pos-backend", pod_state="Running", root_cause="memory-limit-too-low",
@@ -144,7 +144,7 @@ def test_submissions_are_refused_before_the_incident_and_for_strangers(tmp_path:
 
 
 def test_a_stopped_drill_takes_no_submission(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from edgelab import grading
+    from edgelab.labs import grading
 
     _state(tmp_path, monkeypatch, state="stopped")
     answer = grading.Answer(namespace="pos", workload="pos-backend", pod_state="Running", root_cause="memory-limit-too-low",
@@ -184,7 +184,7 @@ def test_the_page_server_takes_submissions_by_post() -> None:
     import urllib.error
     import urllib.request
 
-    from edgelab import drillpage
+    from edgelab.drill import page as drillpage
 
     seen: list[tuple[str, bytes]] = []
 
@@ -214,7 +214,7 @@ def test_the_scoreboard_is_the_instructors() -> None:
     import urllib.error
     import urllib.request
 
-    from edgelab import drillpage
+    from edgelab.drill import page as drillpage
 
     report = json.loads((Path(__file__).parent / "data" / "drill" / "report.json").read_text())
     server = drillpage.serve(lambda: report, "127.0.0.1", 0, key="k3y")

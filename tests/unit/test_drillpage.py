@@ -1,4 +1,4 @@
-"""The drill page's document and server (harness/edgelab/drillpage.py), without a browser.
+"""The drill page's document and server (harness/edgelab/drill/page.py), without a browser.
 
 What the page draws is tested in chromium (tests/browser/test_drill_page.py); here: the fixture report
 follows the contract, the report is embedded inertly, the page names no URL and is the same for the same
@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 
-from edgelab import drillpage
+from edgelab.drill import page as drillpage
 
 ROOT = Path(__file__).resolve().parents[2]
 REPORT: dict[str, Any] = json.loads((Path(__file__).parent / "data/drill/report.json").read_text())

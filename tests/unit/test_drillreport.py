@@ -1,4 +1,4 @@
-"""The drill report (harness/edgelab/drillreport.py) on hand-made audit events shaped as kube-apiserver 1.34
+"""The drill report (harness/edgelab/drill/report.py) on hand-made audit events shaped as kube-apiserver 1.34
 writes them (as in test_grading.py), read back through audit.read_events: each metric on a small known case
 in exact seconds, repeats, course order, recovery credited only for the responder's own write, and the ranking."""
 
@@ -12,7 +12,10 @@ from typing import Any
 import auditfake
 import pytest
 
-from edgelab import attempts, audit, drillreport, grading, labs
+from edgelab.drill import report as drillreport
+from edgelab.kube import audit
+from edgelab.labs import attempts, grading
+from edgelab.labs import catalogue as labs
 
 LABS = labs.load_all()
 T0 = datetime(2026, 11, 25, 13, 0, tzinfo=UTC)
@@ -384,7 +387,7 @@ def test_clock_and_duration() -> None:
 
 
 def test_the_debrief_shows_the_timeline_when_given_one(tmp_path: Path) -> None:
-    from edgelab import debrief
+    from edgelab.labs import debrief
 
     lab = LABS["pos-down-4523"]
     attempt = attempts.draw(lab, targets=["payment/payment-processor"], store="4523", started_at=T0)

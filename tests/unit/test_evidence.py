@@ -1,4 +1,4 @@
-"""Evidence judging (harness/edgelab/evidence.py) on recorded real lines and on small made-up stores.
+"""Evidence judging (harness/edgelab/labs/evidence.py) on recorded real lines and on small made-up stores.
 
 The recorded lines (tests/unit/data/evidence/<lab>.json) are what a real store
 emitted during one attempt of each lab (tests/e2e/test_lab_attempts.py with
@@ -15,7 +15,8 @@ from typing import Any
 
 import pytest
 
-from edgelab import attempts, evidence, grading, labs
+from edgelab.labs import attempts, evidence, grading
+from edgelab.labs import catalogue as labs
 
 LABS = labs.load_all()
 CATALOGUE = attempts.fault_catalogue()

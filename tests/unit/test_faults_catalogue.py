@@ -168,8 +168,8 @@ def test_release_images_are_the_next_versions_of_the_store_images(catalogue: cat
 
 
 def test_release_images_are_loaded_onto_every_store() -> None:
-    from edgelab import store
-    from edgelab.offline import steps
+    from edgelab.machine.offline import steps
+    from edgelab.store import stores as store
 
     released = set(cat.load().release_images())
     assert released <= set(store.store_images())

@@ -1,4 +1,4 @@
-"""Grading (harness/edgelab/grading.py) on recorded-style audit events: events shaped as kube-apiserver
+"""Grading (harness/edgelab/labs/grading.py) on recorded-style audit events: events shaped as kube-apiserver
 1.34 writes them (see test_audit.py), written to an audit log and read back with audit.read_events, as
 `lab submit` will. Investigation matching (users, start time, order), tolerant but never accidental
 findings, remediation against a state snapshot, and findings files that cannot be graded."""
@@ -13,7 +13,9 @@ from typing import Any
 import auditfake
 import pytest
 
-from edgelab import attempts, audit, grading, labs
+from edgelab.kube import audit
+from edgelab.labs import attempts, grading
+from edgelab.labs import catalogue as labs
 
 LABS = labs.load_all()
 START = datetime(2026, 11, 25, 13, 0, tzinfo=UTC)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from edgelab.host import lacks_cap_sys_resource
+from edgelab.machine.host import lacks_cap_sys_resource
 
 
 def test_lacks_cap_sys_resource_matches_capbnd_bit_24() -> None:

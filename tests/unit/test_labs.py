@@ -1,4 +1,4 @@
-"""Lab definitions (labs/*.yaml, harness/edgelab/labs.py): every shipped lab loads and covers the course,
+"""Lab definitions (labs/*.yaml, harness/edgelab/labs/catalogue.py): every shipped lab loads and covers the course,
 its faults exist in the operator's catalogue, every template is answerable for every target, tickets give
 nothing away, and malformed labs are refused with the file and the field named."""
 
@@ -14,8 +14,9 @@ from typing import Any
 import pytest
 import yaml
 
-from edgelab import attempts, grading, labcheck, labs, vocab
-from edgelab.errors import EdgelabError
+from edgelab.base.errors import EdgelabError
+from edgelab.labs import attempts, grading, labcheck, vocab
+from edgelab.labs import catalogue as labs
 from edgelab_operator import catalogue as cat
 
 CATALOGUE = cat.load()
@@ -364,7 +365,7 @@ def test_get_loads_one_lab_as_load_all_does() -> None:
 def test_a_lab_with_alternatives_draws_its_cause_and_grades_each_with_its_own_answer() -> None:
     import random
 
-    from edgelab import grading
+    from edgelab.labs import grading
 
     lab = LABS["payment-slow"]
     assert attempts.allowed_types(lab) == [["db-pool-exhausted", "cpu-limit-low", "cpu-hog"]]

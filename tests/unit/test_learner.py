@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 import yaml
 
-from edgelab import learner
-from edgelab.errors import ClusterError
+from edgelab.base.errors import ClusterError
+from edgelab.kube import learner
 
 
 def docs() -> list[dict[str, Any]]:

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from edgelab import machine, online
-from edgelab.errors import HostError
+from edgelab.base.errors import HostError
+from edgelab.machine import online, prepare
+from edgelab.machine import record as machine
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
@@ -60,22 +61,22 @@ def test_forced_mode_skips_the_network(monkeypatch: pytest.MonkeyPatch, value: s
 
     monkeypatch.setattr(urllib.request, "urlopen", no_network)
     monkeypatch.setenv("EDGELAB_OFFLINE", value)
-    assert machine.decide(None, None, []) == (offline, f"EDGELAB_OFFLINE={value}")
+    assert prepare.decide(None, None, []) == (offline, f"EDGELAB_OFFLINE={value}")
 
 
 def test_a_flag_decides_without_the_network(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(urllib.request, "urlopen", lambda *_a, **_k: (_ for _ in ()).throw(AssertionError()))
-    assert machine.decide(True, "127.0.0.1:1", []) == (True, "asked for (--offline)")
-    assert machine.decide(False, None, []) == (False, "asked for (--online)")
+    assert prepare.decide(True, "127.0.0.1:1", []) == (True, "asked for (--offline)")
+    assert prepare.decide(False, None, []) == (False, "asked for (--online)")
 
 
 def test_a_mirror_that_answers_makes_it_online(registry: str) -> None:
-    offline, why = machine.decide(None, registry, [])
+    offline, why = prepare.decide(None, registry, [])
     assert not offline and registry in why
 
 
 def test_the_engines_own_mirror_is_asked(impostor: str, registry: str) -> None:
-    offline, why = machine.decide(None, impostor, [f"http://{registry}"])
+    offline, why = prepare.decide(None, impostor, [f"http://{registry}"])
     assert not offline and registry in why
 
 
@@ -86,7 +87,7 @@ def test_an_answer_without_the_registry_header_does_not_count(impostor: str) -> 
 def test_nothing_answering_is_offline_and_says_what_was_tried(impostor: str, monkeypatch: pytest.MonkeyPatch) -> None:
     real = machine.registry_answers
     monkeypatch.setattr(machine, "registry_answers", lambda url, timeout=5.0: real(url, 2) if "127.0.0.1" in url else False)
-    offline, why = machine.decide(None, impostor, [])
+    offline, why = prepare.decide(None, impostor, [])
     assert offline and impostor in why and "registry-1.docker.io" in why
 
 
@@ -138,9 +139,9 @@ def test_nothing_recorded_means_read_only_commands_refuse() -> None:
 
 
 def test_the_record_round_trips_and_the_users_own_wins() -> None:
-    machine._write(machine.system_record_path(), _artifacts(True))
+    machine.write_record(machine.system_record_path(), _artifacts(True))
     assert machine.current() == _artifacts(True)  # an admin's set-up, for every user
-    machine._write(machine.record_path(), _artifacts(False, "127.0.0.1:5000"))
+    machine.write_record(machine.record_path(), _artifacts(False, "127.0.0.1:5000"))
     assert machine.current() == _artifacts(False, "127.0.0.1:5000")
     assert machine.current().to_json()["mode"] == "online"
 
@@ -153,8 +154,8 @@ def test_an_unreadable_record_says_what_to_do() -> None:
 
 
 def test_a_box_bigger_than_dockers_memory_is_refused_with_the_reason(monkeypatch: pytest.MonkeyPatch) -> None:
-    from edgelab import engine
-    from edgelab import store as storelib
+    from edgelab.machine import docker as engine
+    from edgelab.store import stores as storelib
 
     small = engine.EngineState(True, cpus=4, memory_bytes=2 << 30)
     monkeypatch.setattr(engine, "state", lambda: small)  # the engine's facts as data: a 2 GiB Docker VM
@@ -168,7 +169,7 @@ def test_a_box_bigger_than_dockers_memory_is_refused_with_the_reason(monkeypatch
 
 
 def test_docker_not_answering_says_what_to_do() -> None:
-    from edgelab import engine
+    from edgelab.machine import docker as engine
 
     assert "usermod -aG docker" in engine.explain("permission denied while trying to connect to the Docker daemon")[1]
     assert engine.explain("Cannot connect to the Docker daemon at unix:///var/run/docker.sock. "
@@ -176,12 +177,12 @@ def test_docker_not_answering_says_what_to_do() -> None:
 
 
 def test_a_non_root_user_on_an_unprepared_machine_is_told_the_ways_out(monkeypatch: pytest.MonkeyPatch) -> None:
-    from edgelab import engine
-    from edgelab.pins import load
+    from edgelab.base.pins import load
+    from edgelab.machine import docker as engine
 
     monkeypatch.setattr(engine, "is_root_linux", lambda: False)  # as a docker-group user; nothing was prepared
     with pytest.raises(HostError) as err:
-        machine._offline(load(), lambda *_: None, lambda _: None, "no container registry answers")
+        prepare._offline(load(), lambda *_: None, lambda _: None, "no container registry answers")
     text = str(err.value)
     assert "not prepared for offline use" in text and "edgelab images load FILE" in text
     assert "--registry-mirror" in text and ("sudo .venv/bin/edgelab setup --offline" in text or "need Linux" in text)

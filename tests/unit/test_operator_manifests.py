@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from edgelab import pins
+from edgelab.base import pins
 
 OPERATOR = Path(__file__).resolve().parents[2] / "manifests" / "operator" / "operator.yaml"
 

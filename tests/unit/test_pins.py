@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from edgelab.pins import PINS_FILE, Pins, load
+from edgelab.base.pins import PINS_FILE, Pins, load
 
 
 def test_shipped_pins_load() -> None:

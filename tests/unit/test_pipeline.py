@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from edgelab.errors import BuildError
-from edgelab.offline.pipeline import Pipeline, Step, StepContext, hash_paths
+from edgelab.base.errors import BuildError
+from edgelab.machine.offline.pipeline import Pipeline, Step, StepContext, hash_paths
 
 
 class Recorder:

@@ -6,8 +6,8 @@ import itertools
 
 import pytest
 
-from edgelab import cluster
-from edgelab.errors import ClusterError
+from edgelab.base.errors import ClusterError
+from edgelab.kube import cluster
 
 
 def test_returns_the_first_true_result() -> None:

@@ -1,4 +1,4 @@
-"""The progress database (harness/edgelab/progress.py): attempts recorded in transactions, the summary
+"""The progress database (harness/edgelab/labs/progress.py): attempts recorded in transactions, the summary
 per learner and lab, the default location, and the JUnit report of graded results."""
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from edgelab import attempts, grading, labs, progress
+from edgelab.labs import attempts, grading, progress
+from edgelab.labs import catalogue as labs
 
 T0 = datetime(2026, 11, 25, 13, 0, tzinfo=UTC)
 

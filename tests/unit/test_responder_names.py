@@ -10,8 +10,9 @@ from types import SimpleNamespace
 import pytest
 import yaml
 
-from edgelab import learner, responders
-from edgelab import store as storelib
+from edgelab.kube import learner
+from edgelab.store import responders
+from edgelab.store import stores as storelib
 
 STORE = "9120"
 

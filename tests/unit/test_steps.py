@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from edgelab.offline.pipeline import Step
-from edgelab.offline.steps import all_steps, image_names, k8s_ldflags, storage_manifest
-from edgelab.pins import Pins, load
+from edgelab.base.pins import Pins, load
+from edgelab.machine.offline.pipeline import Step
+from edgelab.machine.offline.steps import all_steps, image_names, k8s_ldflags, storage_manifest
 
 KIND_MODULE = Path("/root/go/pkg/mod/sigs.k8s.io/kind@v0.30.0")
 

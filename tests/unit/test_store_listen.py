@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from edgelab import store as storelib
+from edgelab.store import stores as storelib
 
 
 @pytest.fixture(autouse=True)

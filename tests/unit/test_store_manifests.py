@@ -420,7 +420,7 @@ def test_every_rollout_at_once_fits_the_box(objects: list[dict[str, Any]], nodes
     """A rollout restart/undo of every store deployment at once, with the store at its baseline,
     leaves no pod Pending: requests plus every surge pod fit the box's allocatable
     (kubelet systemReserved = host − box, so allocatable is the box; docs/store.md)."""
-    from edgelab import store
+    from edgelab.store import stores as store
 
     box = store.profile(profile)
     for node, cpu, mem in box_load(nodes, objects):
@@ -443,7 +443,7 @@ def test_the_headroom_check_counts_surge_pods(objects: list[dict[str, Any]]) -> 
 
 def test_the_baseline_a_healthy_store_runs_is_the_manifests() -> None:
     """store.status judges replicas against store.baseline(); lab start/reset/stop re-apply these files."""
-    from edgelab import store
+    from edgelab.store import stores as store
 
     assert store.baseline() == {f"{ns}/{name}": n for (ns, name), n in REPLICAS.items()}
     assert [f.name for f in store.workload_manifests()] == sorted(set(FILES) - {"namespaces.yaml"})

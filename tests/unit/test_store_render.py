@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 import yaml
 
-from edgelab import machine
-from edgelab import store as storelib
+from edgelab.machine import record as machine
+from edgelab.store import stores as storelib
 
 
 def store_ids(docs: list[dict[str, Any]]) -> dict[str, str]:

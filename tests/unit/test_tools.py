@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 import yaml
 
-from edgelab import tools
-from edgelab.errors import ToolError
-from edgelab.pins import PINS_FILE, TOOL_PLATFORMS, Pins, ToolPin, load
+from edgelab.base.errors import ToolError
+from edgelab.base.pins import PINS_FILE, TOOL_PLATFORMS, Pins, ToolPin, load
+from edgelab.machine import tools
 
 
 @pytest.fixture
