@@ -25,6 +25,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from edgelab.base.names import NAMESPACES
 from edgelab.kube import audit
 from edgelab.labs import attempts, grading, vocab
 from edgelab.labs import catalogue as labs
@@ -37,7 +38,6 @@ USERS = {  # user -> (groups, share of the events)
     "system:serviceaccount:observability:otel-collector": (["system:serviceaccounts:observability"], 0.15),
     "system:anonymous": (["system:unauthenticated"], 0.05),
 }
-NAMESPACES = ("pos", "payment", "order", "observability")
 PODS = {"pos": ("pos-backend", "pos-frontend"), "payment": ("payment-processor",), "order": ("order-service",),
         "observability": ("hyperdx", "otel-collector")}
 

@@ -232,7 +232,7 @@ def test_the_stores_node_count_and_a_store_whose_api_does_not_answer(monkeypatch
         def __exit__(self, *_: object) -> None:
             pass
 
-    monkeypatch.setattr(session, "_api", Api)
+    monkeypatch.setattr(session, "store_api", Api)
     monkeypatch.setattr(client, "CoreV1Api", Nodes)
     assert agentbench.store_nodes("4523") == 2
     with pytest.raises(BenchError, match=r"cannot list the nodes of store 4524 \(ConnectionRefusedError: connection "

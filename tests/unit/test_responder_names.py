@@ -93,7 +93,7 @@ def fake_kubectl(tmp_path: Path) -> tuple[Path, Path]:
 @pytest.fixture
 def store_up(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     fake, calls = fake_kubectl(tmp_path)
-    monkeypatch.setattr(responders.machine, "current", lambda: SimpleNamespace(kubectl=fake))
+    monkeypatch.setattr(responders.record, "current", lambda: SimpleNamespace(kubectl=fake))
     admin = storelib.paths(STORE).admin_kubeconfig
     admin.parent.mkdir(parents=True)
     admin.write_text("{}")

@@ -28,19 +28,17 @@ from typing import IO, TYPE_CHECKING, Annotated, Any, Literal, Protocol
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError
 
 from edgelab.agents.run import run
+from edgelab.base import durations
 from edgelab.base.errors import EdgelabError
+from edgelab.base.types import Say
 from edgelab.labs import catalogue as labslib
 from edgelab.labs import session
 from edgelab.labs.progress import Case, write_junit
-from edgelab_operator import catalogue as cat
-from edgelab_operator import model
 
 if TYPE_CHECKING:
     from edgelab.labs.grading import Result
     from edgelab.labs.model import Lab
     from edgelab.labs.progress import Case
-
-Say = Callable[[str], None]
 
 
 def _quiet(_: str) -> None:
@@ -358,8 +356,8 @@ def parse_time_limit(text: str | None) -> float | None:
     if text is None or text.strip().lower() in ("", "none"):
         return None
     try:
-        return model.parse_duration(text.strip()).total_seconds()
-    except cat.InvalidFault as e:
+        return durations.seconds(text.strip())
+    except durations.InvalidFault as e:
         raise BenchError(f"--time-limit {text!r}: give it like 90s, 10m or 1h (or none)") from e
 
 
@@ -389,7 +387,7 @@ def store_nodes(store: str) -> int:
     """How many nodes the store has (SessionError when it is not up; BenchError when its API does not answer)."""
     from kubernetes import client
 
-    with session._api(store) as api:
+    with session.store_api(store) as api:
         try:
             return len(client.CoreV1Api(api).list_node(_request_timeout=30).items)
         except Exception as e:

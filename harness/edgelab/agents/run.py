@@ -36,7 +36,7 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -44,18 +44,15 @@ from typing import Any
 
 import yaml
 
-from edgelab.base import paths, pins
+from edgelab.base import files, paths, pins
 from edgelab.base.errors import EdgelabError
+from edgelab.base.types import Say
 from edgelab.kube import audit
-from edgelab.labs import attempts, grading, session
-from edgelab.labs import catalogue as labs
-from edgelab.machine import docker as engine
-from edgelab.machine import tools
-from edgelab.machine.online import _buildkit_env
-from edgelab.store import layout, responders
-from edgelab.store import stores as storelib
+from edgelab.labs import attempts, catalogue, grading, session
+from edgelab.machine import docker, tools
+from edgelab.machine.online import buildkit_env
+from edgelab.store import layout, responders, stores
 
-Say = Callable[[str], None]
 NETWORK = "kind"  # kind's Docker network: where the stores' nodes are
 FINDINGS_IN = "/run/edgelab-out/findings.yaml"
 KUBECONFIG_IN = "/run/edgelab/kubeconfig"
@@ -131,12 +128,12 @@ def _label(ref: str, label: str) -> str | None:
 def ensure_image(say: Say = lambda _: None) -> str:
     """The agent image, built from the operator image and the pinned kubectl when missing or its base changed."""
     ref, base = image_name(), pins.load().fault_operator_image
-    base_id = engine.image_id(base)
+    base_id = docker.image_id(base)
     if not base_id:
         raise AgentRunError(f"image {base} is missing: run `edgelab setup` first (it builds the store's images)")
     if _label(ref, "org.edgelab.base-id") == base_id:
         return ref
-    kubectl = tools.linux_kubectl(engine.state().arch, pins.load(), say)  # on macOS too: the image is Linux
+    kubectl = tools.linux_kubectl(docker.state().arch, pins.load(), say)  # on macOS too: the image is Linux
     say(f"building {ref} (once: the operator's image and kubectl {pins.load().kubernetes})")
     with tempfile.TemporaryDirectory(prefix="edgelab-agent-image-") as tmp:
         ctx = Path(tmp)
@@ -150,7 +147,7 @@ def ensure_image(say: Say = lambda _: None) -> str:
             'CMD ["sh"]\n')
         built = subprocess.run(["docker", "build", "--pull=false", "--network", "none", "--label",
                                 f"org.edgelab.base-id={base_id}", "-t", ref, str(ctx)], capture_output=True,
-                               text=True, check=False, env={**os.environ, **_buildkit_env()})
+                               text=True, check=False, env={**os.environ, **buildkit_env()})
         if built.returncode != 0:
             raise AgentRunError(f"building {ref} failed:\n{built.stderr[-2000:]}")
     return ref
@@ -217,8 +214,8 @@ def run(store: str, lab_id: str, agent: str, *, time_limit: float | None = None,
 
     `targets` and `types` are an instructor's choice instead of the lab's random draw (session.start).
     """
-    lab = labs.get(lab_id)
-    storelib.validate_store_id(store)
+    lab = catalogue.get(lab_id)
+    stores.validate_store_id(store)
     if missing := [k for k in env if k not in os.environ]:
         raise AgentRunError(f"--env {', '.join(missing)}: not set here; export it first (its value is passed, "
                             "never printed)")
@@ -229,7 +226,7 @@ def run(store: str, lab_id: str, agent: str, *, time_limit: float | None = None,
         raise AgentRunError(f"--mount {mount} is not a folder")
     if time_limit is not None and time_limit <= 0:
         raise AgentRunError("--time-limit must be positive (e.g. 10m, 90s)")
-    if not storelib.paths(store).admin_kubeconfig.exists():
+    if not stores.paths(store).admin_kubeconfig.exists():
         raise AgentRunError(f"store {store} is not up (run `edgelab up --store {store}` first)")
     if subprocess.run(["docker", "network", "inspect", NETWORK], capture_output=True, check=False).returncode != 0:
         raise AgentRunError(f"Docker network {NETWORK!r} is missing or Docker does not answer: is store {store} up? "
@@ -278,7 +275,7 @@ def run(store: str, lab_id: str, agent: str, *, time_limit: float | None = None,
                         time.monotonic() - began, None if timed_out else proc.returncode, source, problem,
                         len(grading.requests(reqs, who.user, running.attempt.started_at)),
                         running.attempt.started_at, folder, tuple(attempts.fault_types(lab, running.attempt)))
-        (folder / "result.json").write_text(json.dumps(out.to_dict(), indent=1))
+        files.write_locked(folder / "result.json", json.dumps(out.to_dict(), indent=1))
         return out
     finally:
         subprocess.run(["docker", "rm", "-f", container], capture_output=True, check=False)

@@ -24,7 +24,6 @@ both write), and `current` naming the running drill.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import ipaddress
 import json
 import os
@@ -35,7 +34,7 @@ import subprocess
 import sys
 import time
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -44,21 +43,19 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from edgelab.base import paths
+from edgelab.base import durations, files, paths
 from edgelab.base.errors import EdgelabError
 from edgelab.base.paths import REPO
+from edgelab.base.types import Say
 from edgelab.drill import report as drillreport
 from edgelab.drill.report import clock
 from edgelab.kube import audit, faults
-from edgelab.labs import attempts, grading, progress, session, vocab
-from edgelab.labs import catalogue as labs
+from edgelab.labs import attempts, catalogue, grading, progress, session, vocab
 from edgelab.store import layout
 from edgelab.store import responders as responderlib
 from edgelab.store import stores as storelib
 from edgelab_operator import catalogue as cat
-from edgelab_operator import model
 
-Say = Callable[[str], None]
 DRILLS = REPO / "drills"
 API_VERSION = "edgelab/v1"
 TICK = 2.0  # seconds between two looks of the clock: the tolerance of injection and recovery times
@@ -77,10 +74,10 @@ Duration = Annotated[str, Field(pattern=r"^[0-9]+[smh]$")]
 
 
 def seconds(text: str) -> float:
-    """`90s`, `5m`, `1h` in seconds: the operator's own duration format (model.parse_duration)."""
+    """`90s`, `5m`, `1h` in seconds: the operator's own duration format (base.durations)."""
     try:
-        return model.parse_duration(text).total_seconds()
-    except cat.InvalidFault as e:
+        return durations.seconds(text)
+    except durations.InvalidFault as e:
         raise DrillError(str(e)) from e
 
 
@@ -168,7 +165,7 @@ def _check(plan: Plan) -> list[str]:
             continue
         if entry.lab is not None:
             try:
-                lab = labs.get(entry.lab)
+                lab = catalogue.get(entry.lab)
             except EdgelabError as err:
                 problems.append(f"timeline[{i}].lab: {err}")
                 continue
@@ -261,17 +258,13 @@ def read(folder: Path) -> dict[str, Any]:
 
 
 def _write(folder: Path, state: dict[str, Any]) -> None:
-    tmp = folder / "state.json.tmp"
-    tmp.write_text(json.dumps(state, indent=1))
-    os.chmod(tmp, 0o600)
-    tmp.replace(folder / "state.json")  # never a half-written state
+    files.write_atomic(folder / "state.json", json.dumps(state, indent=1), mode=0o600)  # never a half-written state
 
 
 @contextlib.contextmanager
 def changing(folder: Path) -> Iterator[dict[str, Any]]:
     """Read the state under the drill's lock, let the caller change it, write it back."""
-    with open(folder / "lock", "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with files.locked(folder / "state.json", lock_file=folder / "lock"):
         state = read(folder)
         yield state
         _write(folder, state)
@@ -319,7 +312,7 @@ def start(plan_path: Path, artifacts: Any, say: Say = lambda _: None) -> Path:
     os.chmod(folder, 0o700)
     incidents: list[dict[str, Any]] = []
     for n, e in enumerate(sorted(plan.timeline, key=lambda e: seconds(e.at)), 1):
-        title = e.title or (labs.get(e.lab).title if e.lab else "")
+        title = e.title or (catalogue.get(e.lab).title if e.lab else "")
         incidents.append({"id": f"i{n}", "store": e.store, "lab": e.lab,
                           "fault": e.fault.model_dump() if e.fault else None, "title": title,
                           "ticket": e.ticket or "", "planned_at_s": seconds(e.at), "injected_at": None,
@@ -334,7 +327,7 @@ def start(plan_path: Path, artifacts: Any, say: Say = lambda _: None) -> Path:
         "key": secrets.token_urlsafe(18),  # the instructor's: `drill serve`'s page names the answers
     }
     _write(folder, state)
-    (root() / "current").write_text(folder.name)
+    files.write_locked(root() / "current", folder.name)
     start_clock(folder)
     return folder
 
@@ -452,11 +445,11 @@ def recovered(inc: dict[str, Any]) -> bool | None:
     None when it cannot be said (the store does not answer)."""
     try:
         if inc["lab"] and inc["attempt"]:
-            lab = labs.get(inc["lab"])
+            lab = catalogue.get(inc["lab"])
             if lab.remediation is not None:
                 attempt = attempts.Attempt.from_dict(inc["attempt"])
-                state = session.remediation_state(session._api(inc["store"]))
-                lines = grading._remediation(lab, attempt, state)
+                state = session.remediation_state(session.store_api(inc["store"]))
+                lines = grading.remediation_lines(lab, attempt, state)
                 return all(x.ok for x in lines)
         return storelib.status(inc["store"]).healthy
     except Exception:
@@ -536,7 +529,7 @@ def submit(name: str, answer: grading.Answer, incident: str | None = None, folde
         raise DrillError(f"incident {inc['id']} on store {inc['store']} has ended: submissions are closed")
     if not inc["attempt"]:
         raise DrillError(f"incident {inc['id']} is a bare fault: nothing to grade findings against")
-    lab = labs.get(inc["lab"])
+    lab = catalogue.get(inc["lab"])
     attempt = replace(attempts.Attempt.from_dict(inc["attempt"]), user=name)
     hints = sum(1 for h in st["hints"] if h["responder"] == name and h["incident"] == inc["id"])
     result = session.grade_attempt(inc["store"], lab, attempt, answer, hints)
@@ -586,7 +579,7 @@ def hint(name: str, folder: Path | None = None) -> tuple[dict[str, Any], str, in
     folder = need(folder)
     st = read(folder)
     inc = _incident_for(st, _responder(st, name), None)
-    lab = labs.get(inc["lab"])
+    lab = catalogue.get(inc["lab"])
     if not lab.hints:
         raise DrillError(f"lab {lab.id} has no hints")
     shown = sum(1 for h in st["hints"] if h["responder"] == name and h["incident"] == inc["id"])

@@ -89,8 +89,7 @@ from datetime import UTC, datetime
 from typing import Any, cast
 
 from edgelab.kube import audit
-from edgelab.labs import catalogue as labs
-from edgelab.labs import grading
+from edgelab.labs import catalogue, grading
 from edgelab.labs.attempts import Attempt
 from edgelab.labs.debrief import clock, timeline_text
 from edgelab.labs.grading import Request
@@ -163,7 +162,7 @@ def _incidents(state: Mapping[str, Any], now: datetime, labs_by_id: Mapping[str,
         attempt = Attempt.from_dict(raw["attempt"]) if raw.get("attempt") else None
         lab = None
         if raw.get("lab") and attempt is not None:
-            lab = labs_by_id[raw["lab"]] if labs_by_id and raw["lab"] in labs_by_id else labs.get(raw["lab"])
+            lab = labs_by_id[raw["lab"]] if labs_by_id and raw["lab"] in labs_by_id else catalogue.get(raw["lab"])
         injected = _time(raw.get("injected_at"))
         target = raw.get("target") or (attempt.targets[0] if attempt else None)
         out.append(_Incident(raw, str(raw["id"]), str(raw.get("store")), injected,

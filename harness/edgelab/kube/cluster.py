@@ -22,7 +22,8 @@ import yaml
 
 from edgelab.base.errors import ClusterError
 from edgelab.base.paths import REPO, state_root
-from edgelab.machine import docker as engine
+from edgelab.base.types import Say
+from edgelab.machine import docker
 from edgelab.machine.online import CONTAINERD_PATCH, node_mirror_url, node_registry_config
 
 T = TypeVar("T")
@@ -30,8 +31,6 @@ T = TypeVar("T")
 MANIFESTS = REPO / "manifests"
 KIND_CONFIG = MANIFESTS / "kind" / "cluster.yaml"
 ADDONS = MANIFESTS / "addons"
-
-Say = Callable[[str], None]
 
 
 @dataclass(frozen=True)
@@ -156,7 +155,7 @@ def configure_mirror(spec: ClusterSpec, say: Say) -> None:
     """
     if not spec.registry_mirror:
         return
-    gateway = engine.kind_network_gateway()
+    gateway = docker.kind_network_gateway()
     say(f"sending the nodes' image pulls through {node_mirror_url(spec.registry_mirror, gateway)}")
     files = node_registry_config(spec.registry_mirror, gateway)
     for node in node_names(spec.name):

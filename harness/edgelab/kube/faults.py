@@ -9,32 +9,31 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from kubernetes import client, config
 
+from edgelab.base.catalogue import fault_catalogue
 from edgelab.base.errors import ClusterError, EdgelabError
 from edgelab.base.paths import REPO
+from edgelab.base.types import Say
 from edgelab.kube.cluster import poll, wait_condition
-from edgelab.machine import docker as engine
+from edgelab.machine import docker
 from edgelab_operator import FINALIZER, GROUP, NAMESPACE, PLURAL, VERSION, model
 from edgelab_operator import catalogue as cat
 
 WORKLOADS = ("deployment/fleet-agent", "daemonset/node-agent")  # the operator, and the node agent on every node
 CLEAR_MARGIN = 30  # seconds on top of a fault's own recover time before `clear` gives up waiting
 OPERATOR_MANIFESTS = REPO / "manifests" / "operator"
-Say = Callable[[str], None]
-
 
 class FaultError(EdgelabError):
     """A fault was rejected, or the operator did not answer."""
 
 
 def catalogue() -> cat.Catalogue:
-    return cat.load()
+    return fault_catalogue()
 
 
 def install(k: Any, say: Say = lambda _: None, image: str | None = None) -> None:
@@ -47,7 +46,7 @@ def install(k: Any, say: Say = lambda _: None, image: str | None = None) -> None
     k("apply", "-f", str(OPERATOR_MANIFESTS / "crd.yaml"))
     crd_established(k)
     k("apply", "-f", str(OPERATOR_MANIFESTS / "operator.yaml"))
-    image_id = engine.image_id(image) if image else ""  # "" when Docker does not know it
+    image_id = docker.image_id(image) if image else ""  # "" when Docker does not know it
     if image_id:
         patch = {"spec": {"template": {"metadata": {"annotations": {"checksum/image": image_id}}}}}
         for workload in WORKLOADS:

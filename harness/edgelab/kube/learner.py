@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import re
 import subprocess
 import tempfile
@@ -26,7 +25,9 @@ from pathlib import Path
 
 import yaml
 
+from edgelab.base import files
 from edgelab.base.errors import ClusterError
+from edgelab.base.names import NAMESPACES as STORE_NAMESPACES
 from edgelab.base.paths import REPO
 from edgelab.kube.cluster import Kubectl
 from edgelab_operator import NAMESPACE
@@ -36,15 +37,19 @@ SHORTCUTS = REPO / "manifests" / "rbac" / "shortcuts.yaml"  # admission policy: 
 
 USER = "learner"
 GROUP = "byteedge:incident-managers"
-# The namespaces the learner works in (the RoleBindings of RBAC), and the
+# The namespaces the learner works in (the RoleBindings of RBAC: the store's, base.names), and the
 # lab's own one, which it must not read.
-STORE_NAMESPACES = ("pos", "payment", "order", "observability")
 LAB_NAMESPACE = NAMESPACE  # edgelab_operator.NAMESPACE: the operator, its Faults, the lab marker
 CONTEXT = "store"
 SIGNER = "kubernetes.io/kube-apiserver-client"
 EXPIRATION = timedelta(days=7)
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9:._@-]*$")
+
+
+def _write_private(path: Path, text: str) -> None:
+    """A credential: readable by its owner only, written whole or not at all."""
+    files.write_atomic(path, text, mode=0o600)
 
 
 def csr_name(user: str, role: str = "learner") -> str:
@@ -88,19 +93,6 @@ def _admin_cluster(k: Kubectl) -> dict:
     view = json.loads(k("config", "view", "--raw", "--minify", "--flatten", "-o", "json").stdout)
     cluster = view["clusters"][0]["cluster"]
     return {"server": cluster["server"], "certificate-authority-data": cluster["certificate-authority-data"]}
-
-
-def _write_private(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def issue_learner(kubectl: Path, admin_kubeconfig: Path, out_kubeconfig: Path, user: str = USER,

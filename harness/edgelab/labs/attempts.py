@@ -17,17 +17,12 @@ from typing import Any
 
 import yaml
 
+from edgelab.base.catalogue import fault_catalogue
 from edgelab.labs.model import STORE_MANIFESTS, Lab, LabError
 from edgelab.labs.vocab import fill
-from edgelab_operator import catalogue
 from edgelab_operator.catalogue import image_facts
 
 # --- facts of a target: what its templates may use ----------------------------------------------------------
-
-
-@functools.cache
-def fault_catalogue() -> Any:
-    return catalogue.load()
 
 
 @functools.cache

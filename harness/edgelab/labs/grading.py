@@ -439,7 +439,7 @@ GOAL_CHECKS = {"deployment-ready": _deployment_ready, "endpoints-present": _endp
                "revision-changed": _revision_changed}
 
 
-def _remediation(lab: Lab, attempt: Attempt, state: Mapping[str, Any] | None) -> list[Line]:
+def remediation_lines(lab: Lab, attempt: Attempt, state: Mapping[str, Any] | None) -> list[Line]:
     lines = []
     for goal in lab.remediation.goals if lab.remediation else []:
         values = attempt.values
@@ -489,7 +489,7 @@ def grade(lab: Lab, attempt: Attempt, events: Iterable[dict[str, Any]], findings
     """
     reqs = requests(events, attempt.user, attempt.started_at)
     lines = (*_investigation(lab, attempt, reqs), *_findings(lab, attempt, findings, emitted),
-             *_remediation(lab, attempt, remediation_state))
+             *remediation_lines(lab, attempt, remediation_state))
     earned, possible = sum(x.earned for x in lines), sum(x.possible for x in lines)
     raw = 100 * earned / possible if possible else 0.0
     penalty = round(min(raw, lab.hint_cost * hints_shown), 1)

@@ -14,9 +14,7 @@ which the learner's kube credentials cannot read.
 from __future__ import annotations
 
 import json
-import os
 import random
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,15 +23,14 @@ from typing import Any
 import urllib3
 from kubernetes import client, config
 
+from edgelab.base import files
 from edgelab.base.errors import EdgelabError
+from edgelab.base.types import Say
 from edgelab.kube import audit, faults
-from edgelab.labs import attempts, debrief, evidence, grading, progress, vocab
-from edgelab.labs import catalogue as labs
+from edgelab.labs import attempts, catalogue, debrief, evidence, grading, progress, vocab
 from edgelab.labs.timeline import attempt_timeline
-from edgelab.store import layout
-from edgelab.store import stores as storelib
+from edgelab.store import layout, stores
 
-Say = Callable[[str], None]
 MARKER = "lab-session"  # ConfigMap in byteedge-fleet: the start mark in the audit trail
 
 
@@ -58,7 +55,7 @@ class Running:
 
 
 def state_file(store: str) -> Path:
-    return storelib.state_dir(store) / "lab.json"
+    return stores.state_dir(store) / "lab.json"
 
 
 def running(store: str) -> Running | None:
@@ -71,14 +68,11 @@ def _save(store: str, run: Running | None) -> None:
     if run is None:
         path.unlink(missing_ok=True)
         return
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(run.to_dict(), indent=1))
-    os.chmod(tmp, 0o600)
-    tmp.replace(path)  # never a half-written attempt
+    files.write_locked(path, json.dumps(run.to_dict(), indent=1), mode=0o600)  # never a half-written attempt
 
 
-def _api(store: str) -> client.ApiClient:
-    kubeconfig = storelib.paths(store).admin_kubeconfig
+def store_api(store: str) -> client.ApiClient:
+    kubeconfig = stores.paths(store).admin_kubeconfig
     if not kubeconfig.exists():
         raise SessionError(f"store {store} is not up (run `edgelab up --store {store}`)")
     return config.new_client_from_config(str(kubeconfig))
@@ -91,14 +85,14 @@ def reset_store(store: str, say: Say = lambda _: None) -> None:
     what the learner changed within their rights (a scale, a rollout undo), which no
     fault recorded.
     """
-    f = faults.Faults(storelib.paths(store).admin_kubeconfig)
+    f = faults.Faults(stores.paths(store).admin_kubeconfig)
     cleared = f.clear()
     if cleared:
         say(f"cleared {len(cleared)} fault(s)")
-    storelib.restore(store, say)
+    stores.restore(store, say)
     try:
-        storelib.wait_healthy(store, say=say)
-    except storelib.StoreError as e:
+        stores.wait_healthy(store, say=say)
+    except stores.StoreError as e:
         raise SessionError(str(e)) from e
 
 
@@ -131,10 +125,10 @@ def _revision(deployment: Any) -> int:
 
 def start(store: str, lab_id: str, say: Say = lambda _: None, targets: list[str] | None = None,
           rng: random.Random | None = None, types: list[str] | None = None,
-          user: str = "learner") -> tuple[labs.Lab, Running]:
+          user: str = "learner") -> tuple[catalogue.Lab, Running]:
     """Reset the store, break it the lab's way, mark the start; `user` is whose requests the attempt grades."""
-    lab = labs.get(lab_id)
-    api = _api(store)
+    lab = catalogue.get(lab_id)
+    api = store_api(store)
     nodes = len(client.CoreV1Api(api).list_node().items)
     if nodes < lab.min_nodes:
         raise SessionError(f"lab {lab_id} needs a store with {lab.min_nodes} nodes; store {store} has {nodes} "
@@ -142,7 +136,7 @@ def start(store: str, lab_id: str, say: Say = lambda _: None, targets: list[str]
     stop(store, say)
     broken_at = datetime.now(UTC)
     attempt = attempts.draw(lab, rng, store=store, targets=targets, types=types, user=user)
-    f = faults.Faults(storelib.paths(store).admin_kubeconfig)
+    f = faults.Faults(stores.paths(store).admin_kubeconfig)
     names: list[str] = []
     try:
         for kind, target in zip(attempts.fault_types(lab, attempt), attempt.targets, strict=True):
@@ -170,7 +164,7 @@ def hint(store: str) -> tuple[str, int, int, float]:
     Asking again after the last one shows the last one again, at no further cost.
     """
     run = _need(store)
-    lab = labs.get(run.lab)
+    lab = catalogue.get(run.lab)
     if not lab.hints:
         raise SessionError(f"lab {run.lab} has no hints")
     n = min(run.hints_shown + 1, len(lab.hints))
@@ -190,7 +184,7 @@ def remediation_state(api: client.ApiClient) -> dict[str, Any]:
     """The store's deployments and endpoints as grading.grade expects them."""
     apps, core = client.AppsV1Api(api), client.CoreV1Api(api)
     state: dict[str, Any] = {"deployments": {}, "endpoints": {}}
-    for ns in storelib.NAMESPACES:
+    for ns in stores.NAMESPACES:
         deployments: list[Any] = apps.list_namespaced_deployment(ns).items
         for d in deployments:
             st = d.status
@@ -203,14 +197,14 @@ def remediation_state(api: client.ApiClient) -> dict[str, Any]:
     return state
 
 
-def grade_attempt(store: str, lab: labs.Lab, attempt: attempts.Attempt, answer: grading.Answer,
+def grade_attempt(store: str, lab: catalogue.Lab, attempt: attempts.Attempt, answer: grading.Answer,
                   hints_shown: int = 0) -> grading.Result:
     """Grade `attempt` (its `user`'s requests since its start) on the store as it is now; change nothing.
 
     The store's deployments and endpoints, its audit trail and what it emitted
     during the attempt are read here; the debrief is added.
     """
-    api = _api(store)
+    api = store_api(store)
     try:
         client.VersionApi(api).get_code(_request_timeout=10)
     except (urllib3.exceptions.HTTPError, OSError) as e:  # nothing graded or recorded: submit again later
@@ -218,7 +212,7 @@ def grade_attempt(store: str, lab: labs.Lab, attempt: attempts.Attempt, answer: 
                            f"`edgelab up --store {store}` and submit again (the lab is still running)") from e
     state = remediation_state(api)  # before anything is cleared
     events = audit.read_node_events(layout.control_plane(store), since=attempt.started_at)
-    emitted = evidence.collect(api, attempt.output_since, storelib.NAMESPACES, attempt.started_at)  # what the quotes must come from
+    emitted = evidence.collect(api, attempt.output_since, stores.NAMESPACES, attempt.started_at)  # what the quotes must come from
     result = grading.grade(lab, attempt, events, answer, state, hints_shown=hints_shown, emitted=emitted)
     told = debrief.build(lab, attempt, result.witness)
     timeline = attempt_timeline(lab, attempt, events, result.to_dict())  # when they asked what
@@ -229,12 +223,12 @@ def submit(store: str, answer: grading.Answer, learner: str = "learner",
            db: Path | None = None, say: Say = lambda _: None) -> grading.Result:
     """Grade the running attempt, record it, clear its faults. The findings are parsed before (no attempt lost)."""
     run = _need(store)
-    lab = labs.get(run.lab)
+    lab = catalogue.get(run.lab)
     result = grade_attempt(store, lab, run.attempt, answer, run.hints_shown)
     with progress.Progress(db) as p:
         p.record(learner, result)
     say("restoring the store")
-    faults.Faults(storelib.paths(store).admin_kubeconfig).clear(run.faults)
+    faults.Faults(stores.paths(store).admin_kubeconfig).clear(run.faults)
     _save(store, None)
     return result
 
@@ -243,20 +237,20 @@ def abandon(store: str) -> None:
     """Clear the running lab's faults and forget it, without grading or a full reset (an interrupted run)."""
     run = running(store)
     if run is not None:
-        faults.Faults(storelib.paths(store).admin_kubeconfig).clear(run.faults)
+        faults.Faults(stores.paths(store).admin_kubeconfig).clear(run.faults)
     _save(store, None)
 
 
 def stop(store: str, say: Say = lambda _: None) -> str | None:
     """End the running lab, if any, without grading; reset the store. Returns the lab that was running."""
-    _api(store)  # the store is up, or say how to bring it up
+    store_api(store)  # the store is up, or say how to bring it up
     run = running(store)
     reset_store(store, say)
     _save(store, None)
     return run.lab if run else None
 
 
-def reset(store: str, say: Say = lambda _: None) -> tuple[labs.Lab, Running]:
+def reset(store: str, say: Say = lambda _: None) -> tuple[catalogue.Lab, Running]:
     """Start the running lab again: store reset, a new draw."""
     run = _need(store)
     return start(store, run.lab, say)

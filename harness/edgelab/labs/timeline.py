@@ -11,12 +11,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
 
+from edgelab.base.names import NAMESPACES
 from edgelab.kube import audit
 from edgelab.labs import grading
 from edgelab.labs.attempts import Attempt
 from edgelab.labs.grading import METRICS_GROUP, Request
 from edgelab.labs.model import Lab, Step
-from edgelab.store.layout import NAMESPACES
 
 WRITE_VERBS = frozenset({"create", "update", "patch", "delete", "deletecollection"})
 # Query parameters kubectl sets by itself to page through a list or follow a watch: not part of what was asked.

@@ -27,7 +27,6 @@ import subprocess
 import tarfile
 import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -38,9 +37,8 @@ from edgelab.base import paths
 from edgelab.base.errors import EdgelabError
 from edgelab.base.pins import Pins
 from edgelab.base.pins import load as load_pins
-from edgelab.machine import docker as engine
-from edgelab.machine import record as machine
-from edgelab.machine import tools
+from edgelab.base.types import Say
+from edgelab.machine import docker, record, tools
 from edgelab.machine.images import store_images
 from edgelab.machine.record import Artifacts
 
@@ -55,7 +53,6 @@ _IMAGE_ID = re.compile(r"sha256:[0-9a-f]{64}")
 _MANIFEST_MAX = 1 << 20  # bundle.json is a few KB; anything larger is not ours
 _DOCKER_SAVE_TIMEOUT = 3600.0
 
-Say = Callable[[str], None]
 LOADED = "loaded from bundle "  # how a loaded set-up's reason starts
 MAKE_AGAIN = "make it again with `edgelab images save FILE` on a set-up machine"
 
@@ -87,9 +84,9 @@ def save(path: Path, artifacts: Artifacts, say: Say) -> dict[str, Any]:
         partial = path.with_name(path.name + ".partial")
 
     binaries = {name: _checked_binary(name, getattr(artifacts, name), pins) for name in BINARIES}
-    state = engine.require()
+    state = docker.require()
     names = bundle_images(artifacts)
-    ids = {name: engine.image_id(name) for name in names}
+    ids = {name: docker.image_id(name) for name in names}
     missing = [name for name, image_id in ids.items() if not image_id]
     if missing:
         raise BundleError(f"images missing on this machine: {', '.join(missing)}: run `edgelab setup` "
@@ -119,7 +116,7 @@ def save(path: Path, artifacts: Artifacts, say: Say) -> dict[str, Any]:
                 "kubernetes": pins.kubernetes,
                 "kind": pins.kind,
                 "platform": tools.platform_key(),
-                "arch": engine.goarch(state.arch),
+                "arch": docker.goarch(state.arch),
                 "mode": artifacts.mode,
                 "node_image": artifacts.node_image,
                 "python_base_image": artifacts.python_base_image,
@@ -280,10 +277,10 @@ def load(path: Path, say: Say) -> Artifacts:
     )
     if root:  # every user of the docker group shares it, as root's offline set-up does
         os.chmod(paths.system_dir(), 0o755)
-        machine.write_record(machine.system_record_path(), artifacts)
-        machine.system_record_path().chmod(0o644)
-    machine.write_record(machine.record_path(), artifacts)
-    say(f"installed kind and kubectl in {bindir}; recorded in {machine.record_path()}")
+        record.write_record(record.system_record_path(), artifacts)
+        record.system_record_path().chmod(0o644)
+    record.write_record(record.record_path(), artifacts)
+    say(f"installed kind and kubectl in {bindir}; recorded in {record.record_path()}")
     return artifacts
 
 
@@ -295,12 +292,12 @@ def is_loaded(artifacts: Artifacts) -> bool:
 def check_loaded(artifacts: Artifacts) -> None:
     """A loaded set-up is still whole: every image a store needs is in Docker, kind and kubectl are the pinned ones.
 
-    What `machine.setup` can do for such a set-up instead of building (nothing
+    What `prepare.setup` can do for such a set-up instead of building (nothing
     can be built where `load` was needed).
     """
     pins = load_pins()
-    engine.require()
-    missing = [name for name in bundle_images(artifacts) if not engine.image_exists(name)]
+    docker.require()
+    missing = [name for name in bundle_images(artifacts) if not docker.image_exists(name)]
     bad = [name for name in BINARIES
            if not tools.acceptable(name, tools.version_of(name, getattr(artifacts, name)), pins)]
     if missing or bad:
@@ -518,10 +515,10 @@ def _stage_binary(path: Path, tar: tarfile.TarFile, info: tarfile.TarInfo, manif
 
 def _docker_load(path: Path, images: IO[bytes], manifest: Manifest) -> None:
     """`docker load` the stream, then check every name is the image id the bundle recorded."""
-    st = engine.require()
-    if engine.goarch(st.arch) != manifest.arch:
+    st = docker.require()
+    if docker.goarch(st.arch) != manifest.arch:
         raise BundleError(f"{path} holds {manifest.arch} images; this Docker engine is "
-                          f"{engine.goarch(st.arch)}: make the bundle on a {engine.goarch(st.arch)} machine")
+                          f"{docker.goarch(st.arch)}: make the bundle on a {docker.goarch(st.arch)} machine")
     with tempfile.TemporaryFile() as log:
         proc = subprocess.Popen(["docker", "load"], stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT)
         assert proc.stdin is not None
@@ -540,8 +537,8 @@ def _docker_load(path: Path, images: IO[bytes], manifest: Manifest) -> None:
     if code != 0:
         raise BundleError(f"`docker load` of {path} failed ({output[-500:] or f'exit {code}'}): free disk space "
                           "for Docker or check `docker info`, then load again")
-    wrong = [f"{name} is {engine.image_id(name) or 'missing'}, the bundle says {image_id}"
-             for name, image_id in manifest.images.items() if engine.image_id(name) != image_id]
+    wrong = [f"{name} is {docker.image_id(name) or 'missing'}, the bundle says {image_id}"
+             for name, image_id in manifest.images.items() if docker.image_id(name) != image_id]
     if wrong:
         raise BundleError(f"after loading {path}: {'; '.join(wrong)}: load it again; if it persists, make the "
                           "bundle again")

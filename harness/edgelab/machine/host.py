@@ -17,11 +17,11 @@ import os
 import shutil
 import subprocess
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 from edgelab.base.errors import HostError
-from edgelab.machine import docker as engine
+from edgelab.base.types import Say
+from edgelab.machine import docker
 
 CAP_SYS_RESOURCE = 24
 WRAPPER_PATH = Path("/usr/local/bin/edgelab-runc")
@@ -30,8 +30,6 @@ DOCKERD_LOG = Path("/var/log/edgelab-dockerd.log")
 # Service and pod ranges of every kind cluster edgelab makes (kind's defaults).
 CLUSTER_RANGES = ("10.96.0.0/12", "10.244.0.0/16")
 INOTIFY = {"fs.inotify.max_user_instances": 512, "fs.inotify.max_user_watches": 524288}
-
-Progress = Callable[[str], None]
 
 
 def _quiet(cmd: list[str], timeout: float = 30) -> subprocess.CompletedProcess[str]:
@@ -55,14 +53,14 @@ def lacks_cap_sys_resource() -> bool:
 
 
 def docker_answers() -> bool:
-    return engine.state().answers
+    return docker.state().answers
 
 
 def docker_default_runtime() -> str:
-    return engine.state().default_runtime
+    return docker.state().default_runtime
 
 
-def _apt_install(packages: list[str], say: Progress) -> None:
+def _apt_install(packages: list[str], say: Say) -> None:
     if os.geteuid() != 0 or not shutil.which("apt-get"):
         raise HostError(
             f"{', '.join(packages)} missing and cannot be installed automatically here "
@@ -92,7 +90,7 @@ def _write_daemon_json(need_wrapper: bool) -> bool:
     return True
 
 
-def _start_dockerd(say: Progress) -> None:
+def _start_dockerd(say: Say) -> None:
     say(f"starting dockerd (log: {DOCKERD_LOG})")
     with DOCKERD_LOG.open("ab") as log:
         # setsid: dockerd must outlive the command that started it.
@@ -114,7 +112,7 @@ def _stop_dockerd() -> None:
         time.sleep(0.3)
 
 
-def ensure_docker(wrapper_binary: Path | None, say: Progress = lambda _: None) -> None:
+def ensure_docker(wrapper_binary: Path | None, say: Say = lambda _: None) -> None:
     """Docker answers, with the runc wrapper as default runtime where it is needed."""
     need_wrapper = lacks_cap_sys_resource()
     if need_wrapper:
@@ -146,7 +144,7 @@ def ensure_docker(wrapper_binary: Path | None, say: Progress = lambda _: None) -
         raise HostError(f"dockerd did not take the runc wrapper from {DAEMON_JSON}; see {DOCKERD_LOG}")
 
 
-def ensure_tools(say: Progress = lambda _: None) -> None:
+def ensure_tools(say: Say = lambda _: None) -> None:
     """Host packages the offline build uses."""
     missing = [p for p, exe in (("debootstrap", "debootstrap"), ("iptables", "iptables"),
                                 ("libcap2-bin", "setcap")) if not shutil.which(exe)]

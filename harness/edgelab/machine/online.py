@@ -12,15 +12,13 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 from edgelab.base import paths
 from edgelab.base.paths import REPO
 from edgelab.base.pins import Pins
-from edgelab.machine import docker as engine
-from edgelab.machine import record as machine
-from edgelab.machine import tools
+from edgelab.base.types import Report, Say
+from edgelab.machine import docker, record, tools
 from edgelab.machine.images import store_image_names
 from edgelab.machine.offline.pipeline import Pipeline, Step, StepContext
 from edgelab.machine.offline.steps import (
@@ -36,8 +34,6 @@ OPERATOR_DOCKERFILE = REPO / "operator" / "Dockerfile"
 
 # Registries whose pulls a mirror serves (the nodes' containerd asks the mirror first).
 MIRRORED = ("docker.io", "registry.k8s.io", "ghcr.io", "quay.io")
-
-Say = Callable[[str], None]
 
 
 def node_image_ref(pins: Pins) -> str:
@@ -65,17 +61,17 @@ def through_mirror(ref: str, mirror: str | None) -> str:
     registry, path = split_registry(ref)
     if registry not in MIRRORED:
         return ref
-    return f"{machine.mirror_host(mirror)}/{path}"
+    return f"{record.mirror_host(mirror)}/{path}"
 
 
 def node_mirror_url(mirror: str, gateway: str | None) -> str:
     """The mirror as the nodes reach it: a loopback mirror is this host, i.e. the kind network's gateway."""
-    url = machine.mirror_url(mirror)
+    url = record.mirror_url(mirror)
     scheme, _, hostport = url.partition("://")
     host, sep, port = hostport.partition(":")
     if host in ("localhost", "::1") or host.startswith("127."):
         if gateway is None:
-            raise machine.HostError("a loopback registry mirror needs Docker's `kind` network to exist")
+            raise record.HostError("a loopback registry mirror needs Docker's `kind` network to exist")
         host = gateway
     return f"{scheme}://{host}{sep}{port}"
 
@@ -99,7 +95,7 @@ def _context(ctx: StepContext, dockerfile: Path, sources: dict[str, Path]) -> Pa
     return build_context(ctx, dockerfile.read_text(), sources)
 
 
-def _buildkit_env() -> dict[str, str]:
+def buildkit_env() -> dict[str, str]:
     """BuildKit where the Docker client has buildx (Docker Desktop, current Engine); the classic builder otherwise."""
     import subprocess
 
@@ -110,7 +106,7 @@ def _buildkit_env() -> dict[str, str]:
 def _docker_build(ctx: StepContext, context: Path, base: str) -> None:
     ref = f"edgelab-cache/{ctx.step.name}:{ctx.key}"
     ctx.sh(["docker", "build", "--pull=false", "--build-arg", f"BASE={base}",
-            "--label", f"org.opencontainers.image.base.name={base}", "-t", ref, str(context)], env=_buildkit_env())
+            "--label", f"org.opencontainers.image.base.name={base}", "-t", ref, str(context)], env=buildkit_env())
 
 
 def edge_app_step(base: str, tags: tuple[str, ...]) -> Step:
@@ -126,25 +122,25 @@ def operator_step(base: str, packages: tuple[str, ...], arch: str, tag: str) -> 
         wheels = context / "wheels"
         wheels.mkdir()
         (wheels / "requirements.txt").write_text("\n".join(packages) + "\n")
-        platforms = [f"--platform={p}" for p in wheel_platforms(engine.goarch(arch))]
+        platforms = [f"--platform={p}" for p in wheel_platforms(docker.goarch(arch))]
         ctx.sh([sys.executable, "-m", "pip", "download", "--quiet", "--dest", str(wheels), "--only-binary=:all:",
                 "--python-version", "3.11", "--implementation", "cp", *platforms, *packages])
         _docker_build(ctx, context, base)
 
-    return Step("fault-operator-docker", "image", run, {"base": base, "wheels": packages, "arch": engine.goarch(arch)},
+    return Step("fault-operator-docker", "image", run, {"base": base, "wheels": packages, "arch": docker.goarch(arch)},
                 files=(OPERATOR, OPERATOR_BIN, OPERATOR_DOCKERFILE), tags=(tag,))
 
 
-def own_images(pins: Pins, base: str, arch: str, report: machine.Report) -> None:
+def own_images(pins: Pins, base: str, arch: str, report: Report) -> None:
     steps = [edge_app_step(base, tuple(store_image_names())),
              operator_step(base, pins.python_image_packages, arch, pins.fault_operator_image)]
     Pipeline(steps, paths.cache_dir()).run([s.name for s in steps], report)
 
 
-def build(pins: Pins, mirror: str | None, report: machine.Report, say: Say, why: str) -> machine.Artifacts:
-    st = engine.require()
-    if mirror and not machine.registry_answers(machine.mirror_url(mirror)):
-        raise machine.HostError(f"the registry mirror {mirror} does not answer at {machine.mirror_url(mirror)}/v2/: "
+def build(pins: Pins, mirror: str | None, report: Report, say: Say, why: str) -> record.Artifacts:
+    st = docker.require()
+    if mirror and not record.registry_answers(record.mirror_url(mirror)):
+        raise record.HostError(f"the registry mirror {mirror} does not answer at {record.mirror_url(mirror)}/v2/: "
                                 "check the address, or run `edgelab setup --registry-mirror ''` to pull directly")
     own = [tools.default_dir(), paths.system_dir() / "bin"]
     kind = tools.resolve("kind", pins, own, say)
@@ -152,8 +148,8 @@ def build(pins: Pins, mirror: str | None, report: machine.Report, say: Say, why:
     node = through_mirror(node_image_ref(pins), mirror)
     base = through_mirror(python_image_ref(pins), mirror)
     for ref in (node, base):
-        if not engine.image_exists(ref):
+        if not docker.image_exists(ref):
             say(f"pulling {ref}")
-            engine.pull(ref)
+            docker.pull(ref)
     own_images(pins, base, st.arch, report)
-    return machine.Artifacts(False, kind, kubectl, node, base, None, why, mirror)
+    return record.Artifacts(False, kind, kubectl, node, base, None, why, mirror)

@@ -13,12 +13,11 @@ from pathlib import Path
 from edgelab.base.errors import HostError
 from edgelab.base.paths import system_dir
 from edgelab.base.pins import Pins, load
-from edgelab.machine import bundle, online, record
-from edgelab.machine import docker as engine
+from edgelab.base.types import Report
+from edgelab.machine import bundle, docker, online, record
 from edgelab.machine.offline.make import build, own_images
 from edgelab.machine.record import (
     Artifacts,
-    Report,
     mirror_url,
     record_path,
     recorded,
@@ -76,7 +75,7 @@ def setup(offline: bool | None = None, mirror: str | None = None, report: Report
             mirror = mirror or None  # --registry-mirror "" removes it
         elif before is not None:
             mirror = before.registry_mirror
-        state = engine.state()
+        state = docker.state()
         engine_mirrors = state.mirrors if state.answers else []
         is_offline, why = decide(offline, mirror, engine_mirrors)
         say(f"mode {'offline' if is_offline else 'online'}: {why}")
@@ -95,7 +94,7 @@ def setup(offline: bool | None = None, mirror: str | None = None, report: Report
 
 def _offline(pins: Pins, report: Report, say: Callable[[str], None], why: str) -> Artifacts:
     """Root builds; any other user takes what an admin prepared, or is told how to get it."""
-    if engine.is_root_linux():
+    if docker.is_root_linux():
         return replace(build(report=report, pins=pins), reason=why)
     prepared = record.read_record(system_record_path())
     if prepared is None or not prepared.offline:
@@ -105,8 +104,8 @@ def _offline(pins: Pins, report: Report, say: Callable[[str], None], why: str) -
             f"{why}, and this machine is not prepared for offline use: {builds_here}or load a bundle made "
             "elsewhere with `edgelab images load FILE`, or give a registry that answers with "
             "`edgelab setup --registry-mirror HOST:PORT`")
-    engine.require()
-    missing = [ref for ref in (prepared.node_image,) if not engine.image_exists(ref)]
+    docker.require()
+    missing = [ref for ref in (prepared.node_image,) if not docker.image_exists(ref)]
     if missing:
         raise HostError(f"this machine's offline images are gone ({', '.join(missing)}): an admin runs "
                         "`sudo .venv/bin/edgelab setup --offline` again")

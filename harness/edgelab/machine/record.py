@@ -21,20 +21,16 @@ that must not change the host (status, shell, down, lab …, fault status).
 from __future__ import annotations
 
 import json
-import os
 import ssl
-import tempfile
 import urllib.error
 import urllib.request
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from edgelab.base import files
 from edgelab.base.errors import HostError
 from edgelab.base.paths import config_dir, system_dir
-
-Report = Callable[[str, str, float], None]
 
 
 @dataclass(frozen=True)
@@ -97,17 +93,8 @@ def recorded() -> Artifacts | None:
 
 
 def write_record(path: Path, artifacts: Artifacts) -> None:
-    """Atomically, and safe beside another edgelab writing it too (a temporary file of its own each)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(json.dumps(artifacts.to_json(), indent=2) + "\n")
-        os.chmod(name, 0o644)
-        os.replace(name, path)
-    except BaseException:
-        Path(name).unlink(missing_ok=True)
-        raise
+    """Atomically, and safe beside another edgelab writing it too."""
+    files.write_locked(path, json.dumps(artifacts.to_json(), indent=2) + "\n", mode=0o644)
 
 
 def current() -> Artifacts:

@@ -24,8 +24,7 @@ from pathlib import Path
 from edgelab.base.errors import ToolError
 from edgelab.base.paths import cache_dir
 from edgelab.base.pins import Pins, ToolPin
-from edgelab.machine import docker as engine
-from edgelab.machine import record as machine
+from edgelab.machine import docker, record
 
 _OS = {"Linux": "linux", "Darwin": "darwin"}
 _ARCH = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
@@ -208,9 +207,9 @@ def linux_kubectl(engine_arch: str, pins: Pins, say: Callable[[str], None] = lam
     On a Linux host of that architecture it is the one `resolve` found; elsewhere
     (macOS with Docker Desktop) it is downloaded once into the cache.
     """
-    plat = f"linux-{engine.goarch(engine_arch)}"
+    plat = f"linux-{docker.goarch(engine_arch)}"
     if platform_key() == plat:
-        return machine.current().kubectl
+        return record.current().kubectl
     folder = default_dir() / plat
     if version_of("kubectl", folder / "kubectl") == _pin("kubectl", pins).version:
         return folder / "kubectl"

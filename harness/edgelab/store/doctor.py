@@ -15,10 +15,8 @@ from pathlib import Path
 
 from edgelab.base import paths
 from edgelab.base.pins import load
-from edgelab.machine import docker as engine
-from edgelab.machine import host, tools
-from edgelab.machine import record as machine
-from edgelab.store import stores as storelib
+from edgelab.machine import docker, host, record, tools
+from edgelab.store import stores
 
 MIN_FREE_DISK = 15 << 30  # the offline build's caches and images take about 8 GiB; online about 3
 
@@ -44,7 +42,7 @@ def _inotify() -> int | None:
 def checks() -> list[Check]:
     out: list[Check] = []
     pins = load()
-    st = engine.state()
+    st = docker.state()
     if not st.answers:
         out.append(Check("docker", False, st.problem, st.fix))
     else:
@@ -55,8 +53,8 @@ def checks() -> list[Check]:
                          "" if ok else "this host lacks CAP_SYS_RESOURCE: an admin runs "
                          "`sudo .venv/bin/edgelab setup --offline` once (registers the runc wrapper)"))
     try:
-        rec = machine.recorded()
-    except machine.HostError as exc:
+        rec = record.recorded()
+    except record.HostError as exc:
         rec = None
         out.append(Check("setup", False, str(exc), "run `edgelab setup`"))
     else:
@@ -74,16 +72,16 @@ def checks() -> list[Check]:
         out.append(Check(name, ok, detail, "" if ok else f"run `edgelab setup` (fetches {name} {want} with its "
                                                          "checksum; a wrong version on PATH is not used)"))
     if rec is not None and rec.registry_mirror:
-        url = machine.mirror_url(rec.registry_mirror)
-        ok = machine.registry_answers(url)
+        url = record.mirror_url(rec.registry_mirror)
+        ok = record.registry_answers(url)
         out.append(Check("mirror", ok, f"{url} " + ("answers" if ok else "does not answer"),
                          "" if ok else "start the mirror, or `edgelab setup --registry-mirror ''` to pull directly"))
     if rec is not None and st.answers:
-        ok = engine.image_exists(rec.node_image)
+        ok = docker.image_exists(rec.node_image)
         out.append(Check("images", ok, f"node image {rec.node_image} " + ("present" if ok else "missing"),
                          "" if ok else "run `edgelab setup`" + (" as root (offline build)" if rec.offline else "")))
     if st.answers:
-        prof = storelib.profile(None)
+        prof = stores.profile(None)
         ok = st.memory_bytes >= prof.memory_bytes
         out.append(Check("memory", ok, f"Docker has {st.memory_bytes >> 20} MiB; a node of profile {prof.name} "
                          f"is {prof.memory_bytes >> 20} MiB (a running 1-node store uses about 1.2 GiB)",

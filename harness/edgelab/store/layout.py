@@ -12,8 +12,6 @@ from pathlib import Path
 from edgelab.base.errors import EdgelabError
 from edgelab.base.paths import state_root
 
-NAMESPACES = ("pos", "payment", "order", "observability")
-
 
 class StoreError(EdgelabError):
     """A store does not exist, or its id or profile is not valid."""

@@ -19,7 +19,6 @@ The store's default `learner` identity is not a responder and is left alone.
 from __future__ import annotations
 
 import json
-import os
 import re
 import tempfile
 from dataclasses import dataclass, field
@@ -29,11 +28,12 @@ from typing import Any
 
 import yaml
 
+from edgelab.base import files
 from edgelab.base.errors import EdgelabError
 from edgelab.kube import learner
 from edgelab.kube.cluster import Kubectl
-from edgelab.machine import record as machine
-from edgelab.store import layout as storelib
+from edgelab.machine import record
+from edgelab.store import layout
 
 GROUP = "byteedge:responders"  # no RBAC of its own: every right is bound per user
 LABEL = "edgelab.io/responder"
@@ -73,16 +73,16 @@ def check_name(name: str) -> str:
 
 
 def registry_path(store: str) -> Path:
-    return storelib.state_dir(store) / "responders.json"
+    return layout.state_dir(store) / "responders.json"
 
 
 def default_kubeconfig(store: str, name: str) -> Path:
-    return storelib.state_dir(store) / "responders" / f"{check_name(name)}.kubeconfig"
+    return layout.state_dir(store) / "responders" / f"{check_name(name)}.kubeconfig"
 
 
 def _read(store: str) -> dict[str, Responder]:
-    if not storelib.state_dir(store).exists():
-        raise storelib.StoreError(f"store {store} is not up (run `edgelab up --store {store}` first)")
+    if not layout.state_dir(store).exists():
+        raise layout.StoreError(f"store {store} is not up (run `edgelab up --store {store}` first)")
     try:
         raw = json.loads(registry_path(store).read_text())
     except FileNotFoundError:
@@ -91,17 +91,18 @@ def _read(store: str) -> dict[str, Responder]:
             for name, r in raw.items()}
 
 
-def _write(store: str, found: dict[str, Responder]) -> None:
-    path = registry_path(store)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump({name: r.to_json() for name, r in sorted(found.items())}, fh, indent=2)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def _record(store: str, name: str, made: Responder | None) -> None:
+    """Add (or replace) responder `name` in the registry, or forget them (`made` None): one locked read-change-write,
+    so two `responder add` at once both land."""
+    def change(raw: dict[str, Any]) -> dict[str, Any]:
+        entries = dict(raw)
+        if made is None:
+            entries.pop(name, None)
+        else:
+            entries[name] = made.to_json()
+        return dict(sorted(entries.items()))
+
+    files.update_json(registry_path(store), change, missing={}, mode=0o600, end="")
 
 
 def bindings(name: str) -> list[dict[str, Any]]:
@@ -126,10 +127,10 @@ def bindings(name: str) -> list[dict[str, Any]]:
 
 def _admin(store: str) -> tuple[Path, Path]:
     """(kubectl, admin kubeconfig) of a store that is up; StoreError saying how to bring it up otherwise."""
-    admin = storelib.paths(store).admin_kubeconfig
+    admin = layout.paths(store).admin_kubeconfig
     if not admin.exists():
-        raise storelib.StoreError(f"store {store} is not up (run `edgelab up --store {store}` first)")
-    return machine.current().kubectl, admin
+        raise layout.StoreError(f"store {store} is not up (run `edgelab up --store {store}` first)")
+    return record.current().kubectl, admin
 
 
 def add(store: str, name: str, out: Path | None = None) -> Responder:
@@ -139,7 +140,7 @@ def add(store: str, name: str, out: Path | None = None) -> Responder:
     the older one keeps the same rights until it expires). The kubeconfig goes
     to `out`, else where it was, else the store's state folder.
     """
-    storelib.validate_store_id(store)
+    layout.validate_store_id(store)
     check_name(name)
     kubectl, admin = _admin(store)
     found = _read(store)
@@ -153,15 +154,14 @@ def add(store: str, name: str, out: Path | None = None) -> Responder:
         k("apply", "-f", str(manifest))
     learner.issue_client(kubectl, admin, path, name, GROUP, role="responder")
     made = Responder(name, name, path, datetime.now(UTC), reissued=before is not None)
-    found[name] = made
-    _write(store, found)
+    _record(store, name, made)
     return made
 
 
 def remove(store: str, name: str) -> Responder:
     """Take responder `name`'s access away: delete their bindings and CSR, forget them, delete a kubeconfig
     kept in the state folder (one written to `--out` is left where it is, and no longer grants anything)."""
-    storelib.validate_store_id(store)
+    layout.validate_store_id(store)
     check_name(name)
     found = _read(store)
     if name not in found:
@@ -174,8 +174,8 @@ def remove(store: str, name: str) -> Responder:
       "--ignore-not-found")
     k("delete", "certificatesigningrequest", learner.csr_name(name, "responder"), "--ignore-not-found")
     gone = found.pop(name)
-    _write(store, found)
-    if gone.kubeconfig.resolve().is_relative_to(storelib.state_dir(store).resolve()):
+    _record(store, name, None)
+    if gone.kubeconfig.resolve().is_relative_to(layout.state_dir(store).resolve()):
         gone.kubeconfig.unlink(missing_ok=True)
     return gone
 

@@ -17,7 +17,6 @@ import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,18 +26,17 @@ import yaml
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 
-from edgelab.base import pins
+from edgelab.base import files, pins
 from edgelab.base.errors import ClusterError
+from edgelab.base.names import NAMESPACES
 from edgelab.base.paths import REPO
+from edgelab.base.types import Say
 from edgelab.kube import audit, cluster, faults, learner
-from edgelab.machine import capacity
-from edgelab.machine import docker as engine
-from edgelab.machine import record as machine
+from edgelab.machine import capacity, docker, record
 from edgelab.machine.images import store_images
 from edgelab.machine.record import Artifacts
 from edgelab.store import responders
 from edgelab.store.layout import (
-    NAMESPACES,
     StoreError,
     StorePaths,
     cluster_name,
@@ -51,8 +49,6 @@ STORE_MANIFESTS = REPO / "manifests" / "store"
 PROFILES = REPO / "manifests" / "profiles.yaml"
 # Where a store's API server answers unless `up --listen` says otherwise (kind's own default).
 DEFAULT_LISTEN = "127.0.0.1"
-
-Say = Callable[[str], None]
 
 
 @dataclass(frozen=True)
@@ -124,11 +120,7 @@ def listen_address(store: str) -> str:
 
 
 def _record_listen(store: str, address: str) -> None:
-    path = _store_record(store)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps({"listen": address}) + "\n")
-    os.replace(tmp, path)
+    files.write_locked(_store_record(store), json.dumps({"listen": address}) + "\n")
 
 
 def server_url(store: str) -> str:
@@ -145,7 +137,7 @@ def host_resources() -> tuple[int, int]:
 
     The engine's, not this host's: on macOS the nodes run in Docker's VM.
     """
-    st = engine.require()
+    st = docker.require()
     return st.cpus or 1, st.memory_bytes
 
 
@@ -294,7 +286,7 @@ def restore(store: str, say: Say = lambda _: None) -> None:
     stays: it changes no setting, and removing it would roll every pod again.
     """
     say("putting the store's workloads back to their manifests")
-    apply_workloads(cluster.Kubectl(machine.current().kubectl, paths(store).admin_kubeconfig), store)
+    apply_workloads(cluster.Kubectl(record.current().kubectl, paths(store).admin_kubeconfig), store)
 
 
 def wait_healthy(store: str, timeout: float = 180, say: Say = lambda _: None) -> StoreStatus:

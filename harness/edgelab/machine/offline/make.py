@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 from edgelab.base.paths import cache_dir
 from edgelab.base.pins import Pins, load
+from edgelab.base.types import Report
 from edgelab.machine import host
 from edgelab.machine.offline.pipeline import Pipeline
 from edgelab.machine.offline.steps import all_steps
 from edgelab.machine.record import Artifacts
-
-Report = Callable[[str, str, float], None]
 
 
 def pipeline(pins: Pins | None = None) -> Pipeline:
