@@ -11,18 +11,17 @@ import pytest
 from benchfake import AGENT, FakeRunner, run_line, write_lines
 from typer.testing import CliRunner
 
-from edgelab import cli
 from edgelab.agents import bench as agentbench
 from edgelab.base.errors import EdgelabError
-from edgelab.cli import app
+from edgelab.cli import app, common
 
 runner = CliRunner()
 LABS = "pos-down-4523,froze-at-1620,payment-slow"
 
 
 def error_exit() -> int:
-    """The exit status the CLI gives every EdgelabError (`_fail`)."""
-    return cli._fail(EdgelabError("probe")).exit_code
+    """The exit status the CLI gives every EdgelabError (`common.fail`)."""
+    return common.fail(EdgelabError("probe")).exit_code
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from edgelab.cli import app
+from edgelab.cli import lab as lab_cli
 from edgelab.labs import attempts, progress, vocab
 from edgelab.labs import catalogue as labs
 from edgelab.machine import prepare, record
@@ -176,14 +177,13 @@ def test_findings_prompts_ask_again_until_the_answer_is_in_the_vocabulary() -> N
     """`lab submit` without --findings: what the prompts collect is a findings file's content."""
     import typer
 
-    from edgelab import cli
     from edgelab.labs import grading
 
     prompt_app = typer.Typer()
 
     @prompt_app.command()
     def ask() -> None:
-        print("---\n" + cli._prompt_findings())  # CliRunner echoes the typed input to stdout first
+        print("---\n" + lab_cli.prompt_findings())  # CliRunner echoes the typed input to stdout first
 
     typed = ["payment", "payment-processor-7d9f8-x2x4q", "sleeping", "crash loop", "gremlins", "missing secret",
              "ERROR config: required secret 'api_key' missing", "Back-off restarting failed container", "", ""]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -210,3 +211,23 @@ def test_nothing_the_learner_reads_after_submit_is_a_regular_expression(
     assert "evidence (0/15)" in said  # the miss whose expectation is shown
     for form in REGEX_FORMS:
         assert not form.search(said), f"{form.pattern} in\n{shown.stdout}"
+
+
+def test_the_progress_line_of_submit_ends_before_the_debrief(submitted: tuple[Path, grading.Result],
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """`lab submit` says "restoring the store" while it clears the faults: a line of its own, never glued to output."""
+    from edgelab.cli import app
+    from edgelab.labs import session
+
+    findings, result = submitted
+
+    def submit(*_: object, say: Callable[[str], None], **__: object) -> grading.Result:
+        say("restoring the store")
+        return result
+
+    monkeypatch.setattr(session, "submit", submit)
+    shown = CliRunner().invoke(app, ["lab", "submit", "--store", "4523", "--findings", str(findings)])
+    lines = shown.output.splitlines()
+    assert [line.split("s ", 1)[1] for line in lines if "restoring the store" in line] == ["restoring the store"]
+    assert result.debrief is not None
+    assert result.debrief.render().splitlines()[-1].rstrip() in [line.rstrip() for line in lines]

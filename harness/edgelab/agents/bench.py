@@ -514,3 +514,69 @@ def bench(store: str, agent: str, *, labs: Sequence[str] | None = None, repeat: 
             if junit is not None:
                 b.write_junit(Path(junit))
     return b
+
+
+# --- the tables a person reads (the CLI draws them) ----------------------------------------------------------
+
+
+def pct(x: float | None, digits: int = 0) -> str:
+    return "-" if x is None else f"{x:.{digits}f}%"
+
+
+def num(x: float | None, digits: int = 0) -> str:
+    return "-" if x is None else f"{x:.{digits}f}"
+
+
+def prob(x: float | None) -> str:
+    return "-" if x is None else f"{x:.2f}"
+
+
+def summary_columns(k: int) -> list[str]:
+    return ["lab", "runs", "passed", "pass@1", f"pass@{k}", "mean score", "agent s", "requests", "timeouts"]
+
+
+def summary_rows(labs: Sequence[LabSummary], overall: Overall) -> list[list[str]]:
+    """One row per lab (a skipped lab says why), then the overall row."""
+    rows = []
+    for s in labs:
+        if s.skipped:
+            rows.append([s.lab, "0", "-", "-", "-", "-", "-", "-", "-", f"skipped: {s.skipped}"])
+            continue
+        rows.append([s.lab, str(s.runs), str(s.passed), prob(s.pass_at_1), prob(s.pass_at_k), pct(s.mean_score, 1),
+                     num(s.mean_agent_seconds), num(s.mean_requests, digits=1), str(s.timeouts)])
+    rows.append([f"overall ({overall.labs} lab{'' if overall.labs == 1 else 's'})", str(overall.runs),
+                 str(overall.passed), prob(overall.pass_at_1), prob(overall.pass_at_k), pct(overall.mean_score, 1),
+                 num(overall.mean_agent_seconds), num(overall.mean_requests, digits=1), str(overall.timeouts),
+                 f"{overall.total_seconds / 60:.1f} min in all"])
+    return rows
+
+
+COMPARE_COLUMNS = ["lab", "pass@1 A", "pass@1 B", "score A", "score B", "Δ score", "agent s A", "agent s B",
+                   "requests A", "requests B", ""]
+
+
+def compare_rows(c: Comparison) -> list[list[str]]:
+    """One row per lab either file ran (marked when only one did, or one skipped it), then the overall row."""
+    def delta(x: float | None) -> str:
+        return "-" if x is None else f"{x:+.1f}"
+
+    def side(s: LabSummary | None, name: str) -> str:
+        return f"not in {name}" if s is None else f"skipped in {name}: {s.skipped}" if s.skipped else ""
+
+    def of(s: LabSummary | None, attr: str) -> float | None:
+        return None if s is None else getattr(s, attr)
+
+    rows = []
+    for row in c.labs:
+        x, y = row.a, row.b
+        note = "; ".join(filter(None, (side(x, "A"), side(y, "B"))))
+        rows.append([row.lab, prob(of(x, "pass_at_1")), prob(of(y, "pass_at_1")), pct(of(x, "mean_score"), 1),
+                     pct(of(y, "mean_score"), 1), delta(row.delta_score), num(of(x, "mean_agent_seconds")),
+                     num(of(y, "mean_agent_seconds")), num(of(x, "mean_requests"), digits=1),
+                     num(of(y, "mean_requests"), digits=1), note])
+    oa, ob = c.overall_a, c.overall_b
+    n = len(c.common)
+    rows.append([f"overall ({n} lab{'' if n == 1 else 's'} both ran)", prob(oa.pass_at_1), prob(ob.pass_at_1),
+                 pct(oa.mean_score, 1), pct(ob.mean_score, 1), delta(c.delta_score), num(oa.mean_agent_seconds),
+                 num(ob.mean_agent_seconds), num(oa.mean_requests, digits=1), num(ob.mean_requests, digits=1), ""])
+    return rows

@@ -50,7 +50,7 @@ from edgelab.base.types import Say
 from edgelab.drill import report as drillreport
 from edgelab.drill.report import clock
 from edgelab.kube import audit, faults
-from edgelab.labs import attempts, catalogue, grading, progress, session, vocab
+from edgelab.labs import attempts, catalogue, debrief, grading, progress, session, vocab
 from edgelab.store import layout
 from edgelab.store import responders as responderlib
 from edgelab.store import stores as storelib
@@ -672,3 +672,36 @@ def since_start(st: dict[str, Any], when: str | None) -> str:
     if not when:
         return "-"
     return clock((datetime.fromisoformat(when) - datetime.fromisoformat(st["started_at"])) / timedelta(seconds=1))
+
+
+# --- what a person reads of the status (the CLI draws it) ------------------------------------------------------
+
+INCIDENT_COLUMNS = ["incident", "store", "title", "planned", "began", "recovered", "ended"]
+RESPONDER_COLUMNS = ["responder", "store", "submissions", "kubeconfig"]
+
+
+def status_headline(st: dict[str, Any]) -> str:
+    """The drill's title, state, time since its start and its clock (rich markup)."""
+    clock = "running" if st["clock_running"] else "not running"
+    return (f"[bold]{st['title']}[/bold] ({st['name']}): {st['state']}, {debrief.clock(st['elapsed_s'])}"
+            f" since {st['started_at'][:19]}Z; clock {clock}"
+            + (" (started again)" if st["resumed"] else ""))
+
+
+def incident_rows(st: dict[str, Any]) -> list[list[str]]:
+    rows = []
+    for i in st["incidents"]:
+        began = since_start(st, i["injected_at"]) if not i["error"] else f"failed: {i['error']}"
+        rows.append([i["id"], i["store"], i["title"], debrief.clock(i["planned_at_s"]), began,
+                     since_start(st, i["recovered_at"]), since_start(st, i["ended_at"])])
+    return rows
+
+
+def responder_rows(st: dict[str, Any]) -> list[list[str]]:
+    rows = []
+    for r in st["responders"]:
+        subs = [s for s in st["submissions"] if s["responder"] == r["name"]]
+        rows.append([r["name"], r["store"], ", ".join(f"{s['incident']} {s['result']['score']:g}%" for s in subs)
+                     or "-", r["kubeconfig"]])
+    return rows
+

@@ -366,3 +366,23 @@ def _build(state: Mapping[str, Any], events_by_store: Mapping[str, list[dict[str
     }
 
 
+# --- the scoreboard a person reads (the CLI draws it) ----------------------------------------------------------
+
+SCOREBOARD_COLUMNS = ["#", "responder", "store", "score", "passed", "first relevant", "correct findings", "recovery",
+                      "requests", "evidence", "repeats", "course order"]
+
+
+def scoreboard_rows(rep: Mapping[str, Any]) -> list[list[str]]:
+    """One row per responder and incident: rank, score, the times (m:ss), the shape of the investigation."""
+    def mmss(s: float | None) -> str:
+        return "-" if s is None else clock(s).lstrip("+")
+
+    rows = []
+    for r in rep["responders"]:
+        for i in r["incidents"]:
+            order = {True: "yes", False: "no", None: "-"}[i["course_order"]]
+            rows.append([str(r["rank"]), r["name"], r["store"], f"{r['score']:g}", str(r["passed"]),
+                         mmss(i["first_relevant_s"]), mmss(i["correct_findings_s"]), mmss(i["recovery_s"]),
+                         str(i["requests"]), str(i["evidence_requests"]), str(i["repeats"]), order])
+    return rows
+

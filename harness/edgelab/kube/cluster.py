@@ -25,6 +25,7 @@ from edgelab.base.paths import REPO, state_root
 from edgelab.base.types import Say
 from edgelab.machine import docker
 from edgelab.machine.online import CONTAINERD_PATCH, node_mirror_url, node_registry_config
+from edgelab.machine.record import Artifacts
 
 T = TypeVar("T")
 
@@ -47,6 +48,21 @@ class ClusterSpec:
     config: dict | None = None
     # Every image pull of the nodes goes through this registry mirror (online path).
     registry_mirror: str | None = None
+
+
+def spec_for(name: str, nodes: int, artifacts: Artifacts, kubeconfig: Path | None = None,
+             load_images: Sequence[str] | None = None, config: dict | None = None) -> ClusterSpec:
+    """Cluster `name` of `nodes` nodes made with this machine's set-up (its images, tools, mirror when online).
+
+    A bare cluster loads the python base image and keeps its kubeconfig where `kubeconfig_path` says; a store
+    gives its own kubeconfig, images and kind config.
+    """
+    return ClusterSpec(
+        name=name, workers=nodes - 1, node_image=artifacts.node_image, kind=artifacts.kind,
+        kubectl=artifacts.kubectl, kubeconfig=kubeconfig or kubeconfig_path(name),
+        load_images=tuple(load_images) if load_images is not None else (artifacts.python_base_image,),
+        config=config, registry_mirror=None if artifacts.offline else artifacts.registry_mirror,
+    )
 
 
 def kind_config(workers: int) -> dict:

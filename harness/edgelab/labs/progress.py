@@ -126,6 +126,15 @@ def summary_dicts(summaries: Iterable[Summary]) -> list[dict[str, Any]]:
     return [asdict(s) for s in summaries]
 
 
+SUMMARY_COLUMNS = ["learner", "lab", "attempts", "best score", "pass rate", "passed"]
+
+
+def summary_rows(rows: Iterable[Mapping[str, Any]]) -> list[list[str]]:
+    """`summary_dicts` as a person reads them (`edgelab progress`)."""
+    return [[r["learner"], r["lab"], str(r["attempts"]), f"{r['best_score']:g}%", f"{r['pass_rate']:.0f}%",
+             "yes" if r["passed"] else "no"] for r in rows]
+
+
 @dataclass(frozen=True)
 class Case:
     """One JUnit test case: a graded result, named; `note` (e.g. "timed out after 600s") joins its failure."""

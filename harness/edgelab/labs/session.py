@@ -85,7 +85,7 @@ def reset_store(store: str, say: Say = lambda _: None) -> None:
     what the learner changed within their rights (a scale, a rollout undo), which no
     fault recorded.
     """
-    f = faults.Faults(stores.paths(store).admin_kubeconfig)
+    f = stores.fault_client(store)
     cleared = f.clear()
     if cleared:
         say(f"cleared {len(cleared)} fault(s)")
@@ -136,7 +136,7 @@ def start(store: str, lab_id: str, say: Say = lambda _: None, targets: list[str]
     stop(store, say)
     broken_at = datetime.now(UTC)
     attempt = attempts.draw(lab, rng, store=store, targets=targets, types=types, user=user)
-    f = faults.Faults(stores.paths(store).admin_kubeconfig)
+    f = stores.fault_client(store)
     names: list[str] = []
     try:
         for kind, target in zip(attempts.fault_types(lab, attempt), attempt.targets, strict=True):
@@ -228,7 +228,7 @@ def submit(store: str, answer: grading.Answer, learner: str = "learner",
     with progress.Progress(db) as p:
         p.record(learner, result)
     say("restoring the store")
-    faults.Faults(stores.paths(store).admin_kubeconfig).clear(run.faults)
+    stores.fault_client(store).clear(run.faults)
     _save(store, None)
     return result
 
@@ -237,7 +237,7 @@ def abandon(store: str) -> None:
     """Clear the running lab's faults and forget it, without grading or a full reset (an interrupted run)."""
     run = running(store)
     if run is not None:
-        faults.Faults(stores.paths(store).admin_kubeconfig).clear(run.faults)
+        stores.fault_client(store).clear(run.faults)
     _save(store, None)
 
 

@@ -196,12 +196,14 @@ def kind_config(store: str, nodes: int, prof: Profile, p: StorePaths, listen: st
 def spec(store: str, nodes: int, prof: Profile, artifacts: Artifacts, listen: str = DEFAULT_LISTEN
          ) -> cluster.ClusterSpec:
     p = paths(store)
-    return cluster.ClusterSpec(
-        name=cluster_name(store), workers=nodes - 1, node_image=artifacts.node_image, kind=artifacts.kind,
-        kubectl=artifacts.kubectl, kubeconfig=p.admin_kubeconfig,
-        load_images=tuple(store_images()), config=kind_config(store, nodes, prof, p, listen),
-        registry_mirror=None if artifacts.offline else artifacts.registry_mirror,
-    )
+    return cluster.spec_for(cluster_name(store), nodes, artifacts, kubeconfig=p.admin_kubeconfig,
+                            load_images=store_images(), config=kind_config(store, nodes, prof, p, listen))
+
+
+def fault_client(store: str) -> faults.Faults:
+    """The fault client of store `store`, with the store's admin credentials."""
+    validate_store_id(store)
+    return faults.Faults(paths(store).admin_kubeconfig)
 
 
 def node_containers(name: str) -> list[str]:
