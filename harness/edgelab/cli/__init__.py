@@ -11,7 +11,8 @@ from edgelab.cli import bench, drill, fault, lab, machine, responder, store
 from edgelab.cli.common import STATE, Typer
 
 app = Typer(
-    help="Byte Edge incident lab: real Kubernetes incidents on kind clusters, graded.",
+    help="Byte Edge incident lab: real Kubernetes incidents on kind clusters, graded.\n\n"
+         "Example: edgelab up --store 4523 && edgelab lab start pos-down-4523 --store 4523",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )

@@ -34,7 +34,7 @@ def bench(
     ctx: typer.Context,
     agent: Annotated[str | None, typer.Option(metavar="COMMAND", help="Required: the command that runs your agent "
                                               "(run with `sh -c` in the agent container; see docs/agents.md).")] = None,
-    store: Annotated[str | None, typer.Option("--store", "-s", help="Required: the store to run on (it must be "
+    store: Annotated[str | None, typer.Option("--store", "-s", metavar="ID", help="Required: the store to run on (it must be "
                                               "up; one run at a time).")] = None,
     labs: Annotated[str | None, typer.Option(metavar="ID,ID,...", help="Only these labs, in this order "
                                              "(default: every lab; `edgelab lab list`).")] = None,
@@ -63,9 +63,9 @@ def bench(
     timeouts, and an overall row. Exit 0 once every run is recorded, passed or
     not; 130 when interrupted. docs/bench.md explains every column.
 
-    Example: edgelab bench --agent 'python3 agents/baseline.py' --store 4523 --repeat 3 --junit bench.xml
-
     Compare two agents' results files: edgelab bench compare A.jsonl B.jsonl (`edgelab bench compare --help`)
+
+    Example: edgelab bench --agent 'python3 agents/baseline.py' --store 4523 --repeat 3 --junit bench.xml
     """
     if ctx.invoked_subcommand is not None:
         return

@@ -17,6 +17,16 @@ from rich.table import Table
 
 from edgelab.base.errors import EdgelabError
 
+_value_metavar = typer.core.TyperOption.display_type_rich
+
+
+def _flag_metavar(self: typer.core.TyperOption, ctx: Any) -> str | None:
+    """A flag takes no value, so its help shows none (typer would show `<bool>`); an option shows its metavar."""
+    return None if self.is_flag else _value_metavar(self, ctx)
+
+
+typer.core.TyperOption.display_type_rich = _flag_metavar  # type: ignore[method-assign]
+
 out = Console()
 err = Console(stderr=True)
 STATE = {"debug": False}
@@ -113,4 +123,4 @@ MirrorOpt = Annotated[
                       "'' removes it."),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print a JSON result on stdout, no progress.")]
-StoreOpt = Annotated[str, typer.Option("--store", "-s", help="Store number, e.g. 4523.")]
+StoreOpt = Annotated[str, typer.Option("--store", "-s", metavar="ID", help="Store number, e.g. 4523.")]

@@ -23,7 +23,8 @@ from edgelab.drill import report as drillreport
 from edgelab.labs import grading
 from edgelab.machine import prepare
 
-drill_app = Typer(help="Instructor fault drills: a plan of incidents over several stores, a clock, a scoreboard.",
+drill_app = Typer(help="Instructor fault drills: a plan of incidents over several stores, a clock, a scoreboard.\n\n"
+                  "Example: edgelab drill start lunch-rush",
                    no_args_is_help=True)
 
 
@@ -33,7 +34,10 @@ PlanArg = Annotated[str, typer.Argument(metavar="PLAN", help="A plan file, or th
 
 @drill_app.command("check")
 def drill_check(plan: PlanArg, as_json: JsonOpt = False) -> None:
-    """Check a drill plan against its schema (stores, responders, timeline, labs and faults that exist)."""
+    """Check a drill plan against its schema (stores, responders, timeline, labs and faults that exist).
+
+    Example: edgelab drill check lunch-rush
+    """
     p = drill.load_plan(drill.find_plan(plan))
     if as_json:
         print(p.model_dump_json())
@@ -54,6 +58,7 @@ def drill_start(plan: PlanArg, as_json: JsonOpt = False) -> None:
     """Bring the plan's stores up, issue every responder's kubeconfig, reset the stores, start the drill's clock.
 
     The clock runs on its own: close the terminal, `edgelab drill status` picks the drill up again.
+
     Example: edgelab drill start lunch-rush
     """
     progress = Reporter(as_json)
@@ -84,6 +89,8 @@ def drill_status(
     """Where the drill is: its clock, each incident (planned, began, recovered), each responder's submissions.
 
     A running drill whose clock stopped (the machine rebooted) gets its clock back.
+
+    Example: edgelab drill status --watch
     """
     while True:
         st = drill.status()
@@ -104,12 +111,15 @@ def drill_status(
 @drill_app.command("submit")
 def drill_submit(
     name: Annotated[str, typer.Argument(metavar="NAME", help="The responder, as in the plan.")],
-    findings: Annotated[Path, typer.Option(help="YAML/JSON findings (`edgelab lab template` prints one).")],
-    incident: Annotated[str | None, typer.Option(help="Which incident (default: the latest begun on their "
+    findings: Annotated[Path, typer.Option(metavar="FILE", help="YAML/JSON findings (`edgelab lab template` prints one).")],
+    incident: Annotated[str | None, typer.Option(metavar="ID", help="Which incident (default: the latest begun on their "
                                                       "store).")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Grade one responder's findings for the incident on their store (their own requests, by their name)."""
+    """Grade one responder's findings for the incident on their store (their own requests, by their name).
+
+    Example: edgelab drill submit alice --findings findings.yaml
+    """
     answer = grading.parse_findings(findings)
     inc, result = drill.submit(name, answer, incident=incident)
     if as_json:
@@ -121,7 +131,10 @@ def drill_submit(
 
 @drill_app.command("hint")
 def drill_hint(name: Annotated[str, typer.Argument(metavar="NAME")], as_json: JsonOpt = False) -> None:
-    """The next hint for a responder's incident; it costs them the lab's hint cost."""
+    """The next hint for a responder's incident; it costs them the lab's hint cost.
+
+    Example: edgelab drill hint alice
+    """
     inc, text, n, total = drill.hint(name)
     if as_json:
         show_json({"responder": name, "incident": inc["id"], "hint": text, "number": n, "of": total})
@@ -132,7 +145,10 @@ def drill_hint(name: Annotated[str, typer.Argument(metavar="NAME")], as_json: Js
 
 @drill_app.command("stop")
 def drill_stop(as_json: JsonOpt = False) -> None:
-    """End the drill: its clock stops, its audit trail is kept, every fault reverted, every store healthy."""
+    """End the drill: its clock stops, its audit trail is kept, every fault reverted, every store healthy.
+
+    Example: edgelab drill stop
+    """
     st = drill.finish(say=Reporter(as_json).say)
     if as_json:
         show_json({"name": st["name"], "state": st["state"], "ended_at": st["ended_at"],
@@ -145,10 +161,13 @@ def drill_stop(as_json: JsonOpt = False) -> None:
 
 @drill_app.command("report")
 def drill_report(
-    html: Annotated[Path | None, typer.Option(help="Write the scoreboard page as one static HTML file.")] = None,
+    html: Annotated[Path | None, typer.Option(metavar="FILE", help="Write the scoreboard page as one static HTML file.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """The scoreboard: per responder and incident, times, the shape of the investigation, the ranking and why."""
+    """The scoreboard: per responder and incident, times, the shape of the investigation, the ranking and why.
+
+    Example: edgelab drill report --html scoreboard.html
+    """
     rep = drill.report()
     if html:
         html.write_text(drillpage.render(rep))
@@ -166,11 +185,14 @@ def drill_report(
 
 @drill_app.command("serve")
 def drill_serve(
-    host: Annotated[str, typer.Option(help="Address to serve on (the class network's, for the whole class).")]
+    host: Annotated[str, typer.Option(metavar="ADDR", help="Address to serve on (the class network's, for the whole class).")]
     = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port.")] = 8080,
+    port: Annotated[int, typer.Option(metavar="PORT", help="Port.")] = 8080,
 ) -> None:
-    """Serve the scoreboard page; it refreshes itself every few seconds during the drill. Ctrl-C ends it."""
+    """Serve the scoreboard page; it refreshes itself every few seconds during the drill. Ctrl-C ends it.
+
+    Example: edgelab drill serve --host 192.168.1.20 --port 8080
+    """
     folder = drill.need()
     st = drill.read(folder)
     server = drillpage.serve(lambda: drill.report_cached(folder), host, port,

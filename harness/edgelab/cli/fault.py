@@ -21,12 +21,16 @@ from edgelab.store import stores
 fault_app = Typer(help="Instructors: inject real failures into a store and revert them exactly.\n\n"
                         "Each fault is a Fault resource that the store's operator turns into an ordinary-looking "
                         "change (a release, a config edit, a scale, a policy, a failed node); clearing it restores "
-                        "every touched object.", no_args_is_help=True)
+                        "every touched object.\n\nExample: edgelab fault inject crash-on-start --store 4523",
+                  no_args_is_help=True)
 
 
 @fault_app.command("list")
 def fault_list(as_json: JsonOpt = False) -> None:
-    """Fault types: the course cause each plays, what it changes, the symptom, its targets."""
+    """Fault types: the course cause each plays, what it changes, the symptom, its targets.
+
+    Example: edgelab fault list --json
+    """
     types = faultlib.catalogue().types
     if as_json:
         show_json([{"type": t.name, "course": t.course, "summary": t.summary, "symptom": t.symptom,
@@ -42,9 +46,9 @@ def fault_list(as_json: JsonOpt = False) -> None:
 def fault_inject(
     fault_type: Annotated[str, typer.Argument(metavar="TYPE", help="A type from `edgelab fault list`.")],
     store: StoreOpt,
-    target: Annotated[str | None, typer.Option(help="namespace/deployment (default: the type's first target).")] = None,
-    param: Annotated[list[str] | None, typer.Option("--param", "-p", help="name=value for the type's parameters.")] = None,
-    duration: Annotated[str | None, typer.Option(help="Revert by itself after this long: 90s, 15m, 2h.")] = None,
+    target: Annotated[str | None, typer.Option(metavar="NAMESPACE/DEPLOYMENT", help="namespace/deployment (default: the type's first target).")] = None,
+    param: Annotated[list[str] | None, typer.Option("--param", "-p", metavar="NAME=VALUE", help="name=value for the type's parameters.")] = None,
+    duration: Annotated[str | None, typer.Option(metavar="DURATION", help="Revert by itself after this long: 90s, 15m, 2h.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Inject a fault into store STORE and wait until it is applied.
@@ -68,6 +72,8 @@ def fault_status(store: StoreOpt, as_json: JsonOpt = False) -> None:
 
     Each target (an object changed, pods restarted, a node stopped) shows its
     own phase: Pending, Injected, Recovered or NotRecovered with the reason.
+
+    Example: edgelab fault status --store 4523
     """
     infos = [faultlib.FaultInfo.of(o) for o in stores.fault_client(store).list_faults()]
     if as_json:
@@ -86,7 +92,7 @@ def fault_status(store: StoreOpt, as_json: JsonOpt = False) -> None:
 @fault_app.command("clear")
 def fault_clear(
     store: StoreOpt,
-    name: Annotated[str | None, typer.Argument(help="The fault to clear (see `edgelab fault status`).")] = None,
+    name: Annotated[str | None, typer.Argument(metavar="NAME", help="The fault to clear (see `edgelab fault status`).")] = None,
     all_faults: Annotated[bool, typer.Option("--all", help="Clear every fault of the store.")] = False,
     force: Annotated[bool, typer.Option(
         "--force", help="Let fault NAME go without waiting for its revert (after `clear` said it is stuck): "
@@ -98,6 +104,8 @@ def fault_clear(
     Waits each fault's own recover time and no longer; a fault that cannot be
     put back (a node that stays down) says what is left, and `--force NAME`
     lets it go.
+
+    Example: edgelab fault clear --store 4523 --all
     """
     if bool(name) == all_faults or (force and not name):
         err.print("[red]error:[/red] name one fault, or give --all (--force needs a name)")

@@ -25,13 +25,17 @@ from edgelab.labs import attempts, catalogue, grading, interview, progress, sess
 
 lab_app = Typer(help="Labs: a ticket, a really broken store, a graded investigation.\n\n"
                       "An instructor (or CI) starts a lab on a store; the learner investigates with the learner's "
-                      "kubectl (edgelab shell) and submits findings; the grade explains every point.",
+                      "kubectl (edgelab shell) and submits findings; the grade explains every point.\n\n"
+                "Example: edgelab lab start pos-down-4523 --store 4523",
                       no_args_is_help=True)
 
 
 @lab_app.command("list")
 def lab_list(as_json: JsonOpt = False) -> None:
-    """The labs: id, level, title, points (titles and tickets never name the cause)."""
+    """The labs: id, level, title, points (titles and tickets never name the cause).
+
+    Example: edgelab lab list
+    """
     found = catalogue.load_all()
     if as_json:
         show_json([{"id": lab.id, "title": lab.title, "level": lab.level, "points": lab.points,
@@ -46,10 +50,13 @@ def lab_list(as_json: JsonOpt = False) -> None:
 @lab_app.command("show")
 def lab_show(
     lab_id: Annotated[str, typer.Argument(metavar="ID")],
-    store: Annotated[str, typer.Option("--store", "-s", help="The store the ticket names.")] = "4523",
+    store: Annotated[str, typer.Option("--store", "-s", metavar="ID", help="The store the ticket names.")] = "4523",
     as_json: JsonOpt = False,
 ) -> None:
-    """The lab's ticket and what the learner is asked to do (no answers)."""
+    """The lab's ticket and what the learner is asked to do (no answers).
+
+    Example: edgelab lab show pos-down-4523
+    """
     lab = catalogue.get(lab_id)
     ticket, objectives = vocab.fill(lab.ticket, {"store": store}), attempts.objectives(lab)
     if as_json:
@@ -80,7 +87,7 @@ def _print_ticket_json(store: str, lab, run) -> None:  # type: ignore[no-untyped
 def lab_start(
     lab_id: Annotated[str, typer.Argument(metavar="ID", help="A lab from `edgelab lab list`.")],
     store: StoreOpt,
-    target: Annotated[list[str] | None, typer.Option(help="Instructors: namespace/deployment per fault "
+    target: Annotated[list[str] | None, typer.Option(metavar="NAMESPACE/DEPLOYMENT", help="Instructors: namespace/deployment per fault "
                                                       "instead of a random draw.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -99,7 +106,10 @@ def lab_start(
 
 @lab_app.command("hint")
 def lab_hint(store: StoreOpt, as_json: JsonOpt = False) -> None:
-    """The next hint of the running lab; each one shown takes a few percent off the score (the lab says how many)."""
+    """The next hint of the running lab; each one shown takes a few percent off the score (the lab says how many).
+
+    Example: edgelab lab hint --store 4523
+    """
     text, n, total, cost = session.hint(store)
     if as_json:
         show_json({"hint": text, "number": n, "of": total, "cost_each": cost, "cost_so_far": n * cost})
@@ -148,7 +158,10 @@ def lab_template() -> None:
 
 @lab_app.command("causes")
 def lab_causes(as_json: JsonOpt = False) -> None:
-    """The root-cause vocabulary a findings file uses (synonyms are accepted too)."""
+    """The root-cause vocabulary a findings file uses (synonyms are accepted too).
+
+    Example: edgelab lab causes
+    """
     if as_json:
         show_json({cause: list(synonyms) for cause, synonyms in vocab.ROOT_CAUSES.items()})
         raise typer.Exit(0)
@@ -160,11 +173,11 @@ def lab_causes(as_json: JsonOpt = False) -> None:
 @lab_app.command("submit")
 def lab_submit(
     store: StoreOpt,
-    findings: Annotated[Path | None, typer.Option(help="YAML/JSON findings: namespace, workload, pod_state, "
+    findings: Annotated[Path | None, typer.Option(metavar="FILE", help="YAML/JSON findings: namespace, workload, pod_state, "
                                                   "root_cause, evidence (list), node (when one is involved). "
                                                   "Prompts when omitted.")] = None,
-    learner: Annotated[str, typer.Option(help="Whose attempt this is, for `edgelab progress`.")] = "learner",
-    junit: Annotated[Path | None, typer.Option(help="Also write a JUnit XML report (CI).")] = None,
+    learner: Annotated[str, typer.Option(metavar="NAME", help="Whose attempt this is, for `edgelab progress`.")] = "learner",
+    junit: Annotated[Path | None, typer.Option(metavar="FILE", help="Also write a JUnit XML report (CI).")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Grade the running lab: your kubectl requests since the start, your findings, the store's state.
@@ -172,6 +185,8 @@ def lab_submit(
     Exit 0 only when passed. A malformed findings file is reported and costs no attempt.
 
     Start a findings file from the template: edgelab lab template > findings.yaml
+
+    Example: edgelab lab submit --store 4523 --findings findings.yaml
     """
     if session.running(store) is None:
         raise session.SessionError(f"no lab is running on store {store} (edgelab lab start ID --store {store})")
@@ -190,7 +205,10 @@ def lab_submit(
 
 @lab_app.command("reset")
 def lab_reset(store: StoreOpt, as_json: JsonOpt = False) -> None:
-    """Start the running lab again on a freshly reset store (a new draw of its targets)."""
+    """Start the running lab again on a freshly reset store (a new draw of its targets).
+
+    Example: edgelab lab reset --store 4523
+    """
     progress = Reporter(as_json)
     lab, run = session.reset(store, say=progress.say)
     if as_json:
@@ -202,7 +220,10 @@ def lab_reset(store: StoreOpt, as_json: JsonOpt = False) -> None:
 
 @lab_app.command("stop")
 def lab_stop(store: StoreOpt, as_json: JsonOpt = False) -> None:
-    """End the running lab without grading; the store is healthy again afterwards."""
+    """End the running lab without grading; the store is healthy again afterwards.
+
+    Example: edgelab lab stop --store 4523
+    """
     was = session.stop(store, say=Reporter(as_json).say)
     if as_json:
         show_json({"stopped": was, "store": store, "healthy": True})
@@ -215,20 +236,20 @@ def lab_stop(store: StoreOpt, as_json: JsonOpt = False) -> None:
 def lab_run(
     lab_id: Annotated[str, typer.Argument(metavar="ID", help="A lab from `edgelab lab list`.")],
     store: StoreOpt,
-    agent: Annotated[str, typer.Option(help="The command that investigates, run with `sh -c` in the agent "
+    agent: Annotated[str, typer.Option(metavar="COMMAND", help="The command that investigates, run with `sh -c` in the agent "
                                        "container, e.g. \"python3 agents/baseline.py\".")],
-    time_limit: Annotated[str | None, typer.Option(help="Stop the agent after this long (90s, 10m, 1h); "
+    time_limit: Annotated[str | None, typer.Option(metavar="DURATION", help="Stop the agent after this long (90s, 10m, 1h); "
                                                    "what it did until then is graded.")] = None,
-    mount: Annotated[Path | None, typer.Option(help="Folder seen read-only as /agent, the working directory "
+    mount: Annotated[Path | None, typer.Option(metavar="DIR", help="Folder seen read-only as /agent, the working directory "
                                                "(default: this one; its labs/ and drills/ are hidden).")] = None,
-    image: Annotated[str | None, typer.Option(help="Run in this image instead of edgelab's agent image "
+    image: Annotated[str | None, typer.Option(metavar="IMAGE", help="Run in this image instead of edgelab's agent image "
                                               "(it must have sh and whatever COMMAND needs).")] = None,
-    env: Annotated[list[str] | None, typer.Option(help="Pass this variable of your environment to the agent "
+    env: Annotated[list[str] | None, typer.Option(metavar="VAR", help="Pass this variable of your environment to the agent "
                                                   "(e.g. an API key); repeatable.")] = None,
-    learner: Annotated[str, typer.Option(help="Whose attempt this is, for `edgelab progress`.")] = "agent",
-    target: Annotated[list[str] | None, typer.Option(help="Instructors: namespace/deployment per fault "
+    learner: Annotated[str, typer.Option(metavar="NAME", help="Whose attempt this is, for `edgelab progress`.")] = "agent",
+    target: Annotated[list[str] | None, typer.Option(metavar="NAMESPACE/DEPLOYMENT", help="Instructors: namespace/deployment per fault "
                                                       "instead of a random draw.")] = None,
-    junit: Annotated[Path | None, typer.Option(help="Also write a JUnit XML report (CI).")] = None,
+    junit: Annotated[Path | None, typer.Option(metavar="FILE", help="Also write a JUnit XML report (CI).")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Graded run for a program: start the lab, run COMMAND against it, grade it like a person.
@@ -258,12 +279,14 @@ def lab_run(
 
 
 def progress_cmd(
-    learner: Annotated[str | None, typer.Option(help="Only this learner.")] = None,
+    learner: Annotated[str | None, typer.Option(metavar="NAME", help="Only this learner.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Attempts, best score, pass rate and passed, per learner and lab.
 
     The database is $EDGELAB_PROGRESS_DB, else ~/.local/state/edgelab/progress.sqlite.
+
+    Example: edgelab progress --learner alice
     """
     with progress.Progress() as p:
         rows = progress.summary_dicts(p.summary(learner))

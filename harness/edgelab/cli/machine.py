@@ -23,7 +23,8 @@ from edgelab.machine import bundle, prepare, record
 from edgelab.machine.record import Artifacts
 from edgelab.store import doctor as doctor_checks
 
-cluster_app = Typer(help="Create and delete bare edgelab clusters (pod network and metrics included).",
+cluster_app = Typer(help="Create and delete bare edgelab clusters (pod network and metrics included).\n\n"
+                   "Example: edgelab cluster up --name edgelab --nodes 2",
                           no_args_is_help=True)
 
 
@@ -65,8 +66,8 @@ def setup(offline: OfflineOpt = None, mirror: MirrorOpt = None, as_json: JsonOpt
 
 @cluster_app.command("up")
 def cluster_up(
-    name: Annotated[str, typer.Option(help="Cluster name (kind's --name).")] = "edgelab",
-    nodes: Annotated[int, typer.Option(min=1, max=3, help="Nodes: 1 control plane plus 0-2 workers.")] = 1,
+    name: Annotated[str, typer.Option(metavar="NAME", help="Cluster name (kind's --name).")] = "edgelab",
+    nodes: Annotated[int, typer.Option(min=1, max=3, metavar="N", help="Nodes: 1 control plane plus 0-2 workers.")] = 1,
     retain: Annotated[bool, typer.Option(help="Keep a cluster whose set-up failed, for debugging.")] = False,
     offline: OfflineOpt = None,
     as_json: JsonOpt = False,
@@ -92,8 +93,11 @@ def cluster_up(
 
 
 @cluster_app.command("down")
-def cluster_down(name: Annotated[str, typer.Option(help="Cluster name.")] = "edgelab") -> None:
-    """Delete a cluster and its kubeconfig."""
+def cluster_down(name: Annotated[str, typer.Option(metavar="NAME", help="Cluster name.")] = "edgelab") -> None:
+    """Delete a cluster and its kubeconfig.
+
+    Example: edgelab cluster down --name edgelab
+    """
     artifacts = record.current()
     cluster.delete(cluster.spec_for(name, 1, artifacts))
     out.print(f"cluster {name} deleted")
@@ -101,7 +105,8 @@ def cluster_down(name: Annotated[str, typer.Option(help="Cluster name.")] = "edg
 
 
 images_app = Typer(help="Carry a working set-up to a machine with no registry and no package mirrors: "
-                         "`save` every image and tool a store needs into one file, `load` it there.",
+                         "`save` every image and tool a store needs into one file, `load` it there.\n\n"
+                        "Example: edgelab images save /media/usb/edgelab-images.tar",
                          no_args_is_help=True)
 
 
@@ -153,7 +158,10 @@ def images_load(file: BundleArg, as_json: JsonOpt = False) -> None:
 
 
 def doctor(as_json: JsonOpt = False) -> None:
-    """Check Docker, kind, kubectl, images, memory, disk; say what to fix. Exit 0 when ready."""
+    """Check Docker, kind, kubectl, images, memory, disk; say what to fix. Exit 0 when ready.
+
+    Example: edgelab doctor --json
+    """
     results = doctor_checks.checks()
     if as_json:
         show_json([asdict(c) for c in results])

@@ -18,7 +18,8 @@ from edgelab.store import responders
 
 responder_app = Typer(help="Instructors: personal identities for a drill's responders, each with the learner's "
                             "rights under their own user name (the audit trail tells them apart); `remove` takes "
-                            "the access away.", no_args_is_help=True)
+                            "the access away.\n\nExample: edgelab responder add alice --store 4523",
+                      no_args_is_help=True)
 
 
 ResponderArg = Annotated[str, typer.Argument(metavar="NAME", help="1-30 lower-case letters, digits or '-', "
@@ -53,7 +54,10 @@ def responder_add(
 
 @responder_app.command("list")
 def responder_list(store: StoreOpt, as_json: JsonOpt = False) -> None:
-    """The responders of store STORE: name, when issued, kubeconfig."""
+    """The responders of store STORE: name, when issued, kubeconfig.
+
+    Example: edgelab responder list --store 4523
+    """
     found = responders.list_(store)
     if as_json:
         show_json([r.to_json() for r in found])
@@ -67,7 +71,10 @@ def responder_list(store: StoreOpt, as_json: JsonOpt = False) -> None:
 
 @responder_app.command("remove")
 def responder_remove(name: ResponderArg, store: StoreOpt) -> None:
-    """Take responder NAME's access away: their requests are refused from now on (their bindings are deleted)."""
+    """Take responder NAME's access away: their requests are refused from now on (their bindings are deleted).
+
+    Example: edgelab responder remove alice --store 4523
+    """
     r = responders.remove(store, name)
     out.print(f"removed responder {r.name} from store {store}: their requests are refused from now on", highlight=False)
     raise typer.Exit(0)

@@ -22,8 +22,8 @@ from edgelab.store import stores
 
 def up(
     store: StoreOpt,
-    nodes: Annotated[int, typer.Option(min=1, max=3, help="Nodes of the store's edge server: 1, 2 or 3.")] = 1,
-    profile: Annotated[str | None, typer.Option(help="Hardware profile (manifests/profiles.yaml).")] = None,
+    nodes: Annotated[int, typer.Option(min=1, max=3, metavar="N", help="Nodes of the store's edge server: 1, 2 or 3.")] = 1,
+    profile: Annotated[str | None, typer.Option(metavar="PROFILE", help="Hardware profile (manifests/profiles.yaml).")] = None,
     retain: Annotated[bool, typer.Option(help="Keep a store whose first set-up failed, for debugging.")] = False,
     offline: OfflineOpt = None,
     listen: Annotated[str | None, typer.Option(
@@ -58,7 +58,10 @@ def up(
 
 
 def down(store: StoreOpt) -> None:
-    """Delete store STORE: its cluster, kubeconfigs and audit log."""
+    """Delete store STORE: its cluster, kubeconfigs and audit log.
+
+    Example: edgelab down --store 4523
+    """
     stores.validate_store_id(store)
     found = stores.down(store, record.current())
     out.print(f"store {store} deleted" if found else f"store {store} did not exist; nothing to do")
@@ -66,10 +69,13 @@ def down(store: StoreOpt) -> None:
 
 
 def status(
-    store: Annotated[str | None, typer.Option("--store", "-s", help="Store number; all stores when omitted.")] = None,
+    store: Annotated[str | None, typer.Option("--store", "-s", metavar="ID", help="Store number; all stores when omitted.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Nodes, deployments READY x/y per namespace, and what is unhealthy. Exit 1 when unhealthy."""
+    """Nodes, deployments READY x/y per namespace, and what is unhealthy. Exit 1 when unhealthy.
+
+    Example: edgelab status --store 4523
+    """
     artifacts = record.current()
     ids = [store] if store else stores.list_stores(artifacts)
     results = [stores.status(s) for s in ids]
@@ -94,7 +100,10 @@ def status(
 
 
 def shell(store: StoreOpt) -> None:
-    """Open a shell whose kubectl acts as the learner of store STORE (exit to leave)."""
+    """Open a shell whose kubectl acts as the learner of store STORE (exit to leave).
+
+    Example: edgelab shell --store 4523
+    """
     artifacts = record.current()
     err.print(f"learner shell for store {store}: kubectl is the learner's; `exit` to leave")
     code = stores.open_shell(store, artifacts)
