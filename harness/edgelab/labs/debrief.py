@@ -20,7 +20,7 @@ from edgelab.labs.model import Lab
 from edgelab.labs.vocab import fill, variables
 
 # A pod state as a responder says it: kubectl's word where it says enough, words where it does not.
-# Every state of vocab.POD_STATES and cause of vocab.ROOT_CAUSES has its words (tests/unit/test_debrief.py).
+# Every state of vocab.POD_STATES and cause of vocab.ROOT_CAUSES has its words (tests/unit/labs/test_debrief.py).
 STATE_WORDS: dict[str, str] = {
     "Running": "Running",
     "NotReady": "Running but not Ready",

@@ -8,16 +8,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from edgelab.base.pins import Pins, load
+from edgelab.base.pins import Pins
 from edgelab.machine.offline.pipeline import Step
 from edgelab.machine.offline.steps import all_steps, image_names, k8s_ldflags, storage_manifest
 
 KIND_MODULE = Path("/root/go/pkg/mod/sigs.k8s.io/kind@v0.30.0")
-
-
-@pytest.fixture(scope="module")
-def pins() -> Pins:
-    return load()
 
 
 @pytest.fixture(scope="module")

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 from typer.testing import CliRunner
+from unitpaths import DATA
 
 from edgelab.cli import app
 from edgelab.drill import drills as drill
@@ -216,7 +217,7 @@ def test_the_scoreboard_is_the_instructors() -> None:
 
     from edgelab.drill import page as drillpage
 
-    report = json.loads((Path(__file__).parent / "data" / "drill" / "report.json").read_text())
+    report = json.loads((DATA / "drill" / "report.json").read_text())
     server = drillpage.serve(lambda: report, "127.0.0.1", 0, key="k3y")
     threading.Thread(target=server.serve_forever, daemon=True).start()
     base = f"http://127.0.0.1:{server.server_address[1]}"

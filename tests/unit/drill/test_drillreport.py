@@ -11,6 +11,7 @@ from typing import Any
 
 import auditfake
 import pytest
+from unitpaths import DATA
 
 from edgelab.drill import report as drillreport
 from edgelab.kube import audit
@@ -265,7 +266,7 @@ def test_the_report_has_the_contracts_keys(report: dict[str, Any]) -> None:
     assert json.loads(json.dumps(report)) == report
 
 
-FIXTURE = Path(__file__).with_name("data") / "drill" / "report.json"
+FIXTURE = DATA / "drill" / "report.json"
 
 
 @pytest.mark.skipif(not FIXTURE.exists(), reason="the page's fixture report is not in this branch yet")

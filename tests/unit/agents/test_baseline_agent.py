@@ -10,15 +10,15 @@ import importlib.util
 import json
 import sys
 from datetime import UTC, datetime
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
+from unitpaths import REPO
 
 from edgelab.labs import grading, vocab
 
-AGENT = Path(__file__).resolve().parents[2] / "agents" / "baseline.py"
+AGENT = REPO / "agents" / "baseline.py"
 
 
 def _load() -> ModuleType:

@@ -23,11 +23,6 @@ from edgelab.base.pins import PINS_FILE, TOOL_PLATFORMS, Pins, ToolPin, load
 from edgelab.machine import tools
 
 
-@pytest.fixture
-def pins() -> Pins:
-    return load()
-
-
 def fake(folder: Path, name: str, version: str) -> Path:
     """A `kind` or `kubectl` shell script reporting `version` the way the real one does."""
     folder.mkdir(parents=True, exist_ok=True)

@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
 from edgelab.store import stores as storelib
 
-
-@pytest.fixture(autouse=True)
-def private_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
-    return tmp_path
+pytestmark = pytest.mark.usefixtures("private_state")  # tests/unit/conftest.py
 
 
 @pytest.mark.parametrize("address", ["127.0.0.1", " 127.0.0.1 "])

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from unitpaths import REPO
 
 from edgelab.base import pins
 
-OPERATOR = Path(__file__).resolve().parents[2] / "manifests" / "operator" / "operator.yaml"
+OPERATOR = REPO / "manifests" / "operator" / "operator.yaml"
 
 
 def objects() -> list[dict[str, Any]]:

@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from unitpaths import REPO
 
-WRAPPER_SRC = Path(__file__).resolve().parents[2] / "hack" / "runc-wrapper"
+WRAPPER_SRC = REPO / "hack" / "runc-wrapper"
 CANDIDATES = ("/usr/sbin/runc", "/usr/bin/runc", "/usr/local/sbin/runc.real")
 BIG = 9223372036854771712  # linux.resources.memory.limit as runc sees "no limit"
 

@@ -21,11 +21,7 @@ def one_line(text: str) -> str:
     return " ".join(text.split())
 
 
-@pytest.fixture(autouse=True)
-def private_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Stores live under XDG_STATE_HOME: point it at an empty directory so no real store is touched."""
-    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
-    return tmp_path
+pytestmark = pytest.mark.usefixtures("private_state")  # tests/unit/conftest.py
 
 
 def test_fault_list_names_every_type() -> None:

@@ -20,16 +20,16 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from fnmatch import fnmatch
 from importlib.resources import files
-from pathlib import Path
 from string import Template
 from typing import Any
 
 import pytest
+from unitpaths import DATA, REPO
 
 from edgelab.drill import page as drillpage
 
-ROOT = Path(__file__).resolve().parents[2]
-REPORT: dict[str, Any] = json.loads((Path(__file__).parent / "data/drill/report.json").read_text())
+ROOT = REPO
+REPORT: dict[str, Any] = json.loads((DATA / "drill" / "report.json").read_text())
 EMBEDDED = re.compile(r'<script type="application/json" id="report">(.*?)</script>', re.S)
 HOSTILE = '</script><script>alert("name")</script><!-- & </SCRIPT >'
 

@@ -14,13 +14,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from unitpaths import DATA
 
 from edgelab.labs import attempts, evidence, grading
 from edgelab.labs import catalogue as labs
 
 LABS = labs.load_all()
 CATALOGUE = attempts.fault_catalogue()
-RECORDED = sorted((Path(__file__).parent / "data" / "evidence").glob("*.json"))
+RECORDED = sorted((DATA / "evidence").glob("*.json"))
 HEALTHY_SAMPLES = [  # lines a healthy store logs and shows (from a real store, timestamps kept)
     "2026-11-29T23:49:08.262Z INFO  health: order at http://order-service.order.svc.cluster.local answers (11 ms)",
     "2026-11-29T23:49:13.265Z INFO  health: payment at http://payment-service.payment.svc.cluster.local answers (3 ms)",

@@ -23,8 +23,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+from unitpaths import REPO
 
-EDGEAPP_PARENT = Path(__file__).resolve().parents[2] / "harness" / "edgelab"
+EDGEAPP_PARENT = REPO / "harness" / "edgelab"
 API_KEY = "bek_test_4f9c2a7d1e6b8053"
 DB_PASSWORD = "ord_test_8c1d5e2b7a9f3046"
 # what the store's manifests always give a service (its own database), so a test names only what it is about

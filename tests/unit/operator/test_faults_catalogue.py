@@ -12,10 +12,11 @@ from typing import Any
 
 import pytest
 import yaml
+from unitpaths import REPO
 
 from edgelab_operator import catalogue as cat
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = REPO
 STORE = ROOT / "manifests" / "store"
 CRD = ROOT / "manifests" / "operator" / "crd.yaml"
 STORE_FILES = ("namespaces.yaml", "pos.yaml", "payment.yaml", "order.yaml", "observability.yaml")

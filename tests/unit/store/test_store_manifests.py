@@ -15,11 +15,12 @@ from urllib.parse import urlsplit
 
 import pytest
 import yaml
+from unitpaths import REPO
 
 from edgelab.edgeapp import SERVICES
 from edgelab.edgeapp.settings import ConfigError, Settings
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = REPO
 STORE = ROOT / "manifests" / "store"
 FILES = ("namespaces.yaml", "pos.yaml", "payment.yaml", "order.yaml", "observability.yaml")
 # Course, "Byte Edge K8s Architecture" (plus the collector the observability namespace runs).

@@ -2,7 +2,7 @@
 
 Snapshots of the rendered text for three attempts are committed in tests/unit/snapshots/: a change to
 the wording or layout fails here until the snapshot is updated on purpose
-(`EDGELAB_UPDATE_SNAPSHOTS=1 pytest tests/unit/test_debrief.py`, then read the diff).
+(`EDGELAB_UPDATE_SNAPSHOTS=1 pytest tests/unit/labs/test_debrief.py`, then read the diff).
 """
 
 from __future__ import annotations
@@ -18,13 +18,13 @@ from pathlib import Path
 import pytest
 import yaml
 from typer.testing import CliRunner
+from unitpaths import SNAPSHOTS
 
 from edgelab.labs import attempts, debrief, grading, vocab
 from edgelab.labs import catalogue as labs
 
 LABS = labs.load_all()
 START = datetime(2026, 11, 25, 13, 0, tzinfo=UTC)
-SNAPSHOTS = Path(__file__).with_name("snapshots")
 WITNESS = ("2026-11-29T23:49:18.262Z ERROR health: payment at http://payment-service.payment.svc.cluster.local is "
            "unreachable: connection refused by payment-service.payment.svc.cluster.local:80; not ready")  # a real line
 NODE_WITNESS = "Node store-4523-worker2 status is now: NodeNotReady"
