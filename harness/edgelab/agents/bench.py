@@ -25,6 +25,7 @@ from math import comb
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Annotated, Any, Literal, Protocol
 
+from kubernetes import client
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError
 
 from edgelab.agents.run import run
@@ -385,8 +386,6 @@ def default_runner() -> Runner:
 
 def store_nodes(store: str) -> int:
     """How many nodes the store has (SessionError when it is not up; BenchError when its API does not answer)."""
-    from kubernetes import client
-
     with session.store_api(store) as api:
         try:
             return len(client.CoreV1Api(api).list_node(_request_timeout=30).items)

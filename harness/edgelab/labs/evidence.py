@@ -108,6 +108,7 @@ def collect(api: Any, since: datetime, namespaces: Sequence[str], visible_since:
     `since`): lines a learner may have read from them can no longer be checked. Pods the faults replaced before
     the ticket was shown were never visible to the learner.
     """
+    # The Kubernetes client only where a store is read: judging quotes (grading) stays pure and quick to load.
     from kubernetes import client
     from kubernetes.client.rest import ApiException
 

@@ -11,6 +11,7 @@ through containerd's `hosts.toml` (see `node_registry_config`).
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -97,8 +98,6 @@ def _context(ctx: StepContext, dockerfile: Path, sources: dict[str, Path]) -> Pa
 
 def buildkit_env() -> dict[str, str]:
     """BuildKit where the Docker client has buildx (Docker Desktop, current Engine); the classic builder otherwise."""
-    import subprocess
-
     has_buildx = subprocess.run(["docker", "buildx", "version"], capture_output=True, check=False).returncode == 0
     return {} if has_buildx else {"DOCKER_BUILDKIT": "0"}
 

@@ -418,7 +418,7 @@ def check_chain(store: str, timeout: float = 90) -> str:
 def exec_in(core: k8s.CoreV1Api, namespace: str, pod: str, command: list[str], timeout: float
             ) -> tuple[int, str, str]:
     """Run `command` in the pod's first container (what `kubectl exec` does): exit code, stdout, stderr."""
-    from kubernetes.stream import stream
+    from kubernetes.stream import stream  # its websocket client loads only when a command runs in a pod
 
     resp = stream(core.connect_get_namespaced_pod_exec, pod, namespace, command=command, stderr=True, stdin=False,
                   stdout=True, tty=False, _preload_content=False)

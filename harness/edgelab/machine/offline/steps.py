@@ -8,11 +8,14 @@ when they do.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import platform
 import re
 import shutil
 import subprocess
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -426,8 +429,6 @@ def python_base(p: Pins):
 
 
 def native_arch() -> str:
-    import platform
-
     return platform.machine().lower()
 
 
@@ -438,8 +439,6 @@ def wheel_platforms(arch: str) -> list[str]:
 
 
 def sys_python() -> str:
-    import sys
-
     return sys.executable
 
 
@@ -626,8 +625,6 @@ def busybox_image(ctx: StepContext) -> None:
 
 
 def _file_hash(path: Path) -> str:
-    import hashlib
-
     return hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else "missing"
 
 
