@@ -37,3 +37,24 @@ def _inner_imports() -> list[str]:
 
 def test_imports_inside_functions_are_few() -> None:
     assert len(_inner_imports()) <= MAX_INNER_IMPORTS, _inner_imports()
+
+
+def test_no_private_name_is_used_across_modules() -> None:
+    """A leading underscore means "this module's own": no other module imports it or reaches for it."""
+    ours = {"edgelab", "edgelab_operator"}
+    found = []
+    for root in SOURCES.values():
+        for f in sorted(root.rglob("*.py")):
+            if f.is_relative_to(EDGEAPP):
+                continue
+            tree = ast.parse(f.read_text())
+            modules = set()
+            for n in ast.walk(tree):
+                if isinstance(n, ast.ImportFrom) and (n.level or (n.module or "").split(".")[0] in ours):
+                    found += [f"{f.relative_to(REPO)}:{n.lineno} imports {a.name}" for a in n.names
+                              if a.name.startswith("_") and not a.name.startswith("__")]
+                    modules |= {a.asname or a.name for a in n.names}
+            found += [f"{f.relative_to(REPO)}:{n.lineno} uses {n.value.id}.{n.attr}" for n in ast.walk(tree)
+                      if isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name) and n.value.id in modules
+                      and n.attr.startswith("_") and not n.attr.startswith("__")]
+    assert found == []

@@ -14,7 +14,7 @@ the drill is (and starts the clock again if it died); `submit` grades one
 responder's findings for the incident on their store (their own requests in
 the audit trail, by their user name); `stop` ends the drill: the clock stops,
 the audit trail is kept with the drill, every fault is reverted and every
-store is reset until healthy; `report` measures every responder (drillreport.py).
+store is reset until healthy; `report` measures every responder (drill/report.py).
 
 State: one folder per drill under `$XDG_STATE_HOME/edgelab/drills/`, its
 `state.json` written atomically under a lock (the clock and the commands
@@ -51,9 +51,7 @@ from edgelab.drill import report as drillreport
 from edgelab.drill.report import clock
 from edgelab.kube import audit, faults
 from edgelab.labs import attempts, catalogue, debrief, grading, progress, session, vocab
-from edgelab.store import layout
-from edgelab.store import responders as responderlib
-from edgelab.store import stores as storelib
+from edgelab.store import layout, responders, stores
 from edgelab_operator import catalogue as cat
 
 DRILLS = REPO / "drills"
@@ -148,7 +146,7 @@ def _check(plan: Plan) -> list[str]:
                 problems.append(f"stores[{i}].listen: {s.listen!r} is not an IP address")
         if s.profile is not None:
             try:
-                storelib.profile(s.profile)
+                stores.profile(s.profile)
             except EdgelabError as e:
                 problems.append(f"stores[{i}].profile: {e}")
     names = [r.name for r in plan.responders]
@@ -296,11 +294,11 @@ def start(plan_path: Path, artifacts: Any, say: Say = lambda _: None) -> Path:
             say(f"store {s.id}: up and healthy with {s.nodes} node(s): reusing it")
             continue
         say(f"store {s.id}: bringing it up ({s.nodes} node(s))")
-        storelib.up(s.id, s.nodes, s.profile, artifacts, say=_on(say, s.id), listen=s.listen)
+        stores.up(s.id, s.nodes, s.profile, artifacts, say=_on(say, s.id), listen=s.listen)
     people = []
     for r in plan.responders:
         say(f"issuing {r.name}'s identity on store {r.store}")
-        issued = responderlib.add(r.store, r.name)
+        issued = responders.add(r.store, r.name)
         people.append({"name": r.name, "store": r.store, "kubeconfig": str(issued.kubeconfig),
                        "token": secrets.token_urlsafe(18)})  # for `POST /submit` of `drill serve`
     for s in plan.stores:
@@ -322,7 +320,7 @@ def start(plan_path: Path, artifacts: Any, say: Say = lambda _: None) -> Path:
         "name": plan.name, "title": plan.title, "plan": str(Path(plan_path).resolve()), "state": "running",
         "started_at": _iso(started), "ended_at": None,
         "duration_s": seconds(plan.duration) if plan.duration else None,
-        "stores": [{"id": s.id, "nodes": s.nodes, "server": storelib.server_url(s.id)} for s in plan.stores],
+        "stores": [{"id": s.id, "nodes": s.nodes, "server": stores.server_url(s.id)} for s in plan.stores],
         "responders": people, "incidents": incidents, "submissions": [], "hints": [], "clock": None,
         "key": secrets.token_urlsafe(18),  # the instructor's: `drill serve`'s page names the answers
     }
@@ -334,17 +332,17 @@ def start(plan_path: Path, artifacts: Any, say: Say = lambda _: None) -> Path:
 
 def _reusable(s: PlanStore) -> bool:
     """A store already up, healthy, with the plan's nodes (and address): the drill uses it as it is."""
-    if not storelib.paths(s.id).admin_kubeconfig.exists():
+    if not stores.paths(s.id).admin_kubeconfig.exists():
         return False
     try:
-        st = storelib.status(s.id)
+        st = stores.status(s.id)
     except EdgelabError:
         return False
-    have = len(storelib.node_containers(storelib.cluster_name(s.id)))
+    have = len(stores.node_containers(stores.cluster_name(s.id)))
     if have != s.nodes:
         raise DrillError(f"store {s.id} is up with {have} node(s); the plan wants {s.nodes}: "
                          f"`edgelab down --store {s.id}` first, or change the plan")
-    host = storelib.listen_address(s.id)
+    host = stores.listen_address(s.id)
     if s.listen and host != s.listen:
         raise DrillError(f"store {s.id} is up answering on {host}; the plan wants {s.listen}: "
                          f"`edgelab down --store {s.id}` first, or change the plan")
@@ -425,7 +423,7 @@ def _inject(folder: Path, incident_id: str) -> None:
                       "injected_at": _iso(running.attempt.started_at), "target": running.attempt.targets[0]}
         else:
             session.stop(inc["store"])
-            obj = faults.Faults(storelib.paths(inc["store"]).admin_kubeconfig).inject(
+            obj = stores.fault_client(inc["store"]).inject(
                 inc["fault"]["type"], target=inc["fault"]["target"])
             ft = faults.catalogue().get(inc["fault"]["type"])
             update = {"faults": [obj["metadata"]["name"]], "injected_at": _iso(_now()),
@@ -451,7 +449,7 @@ def recovered(inc: dict[str, Any]) -> bool | None:
                 state = session.remediation_state(session.store_api(inc["store"]))
                 lines = grading.remediation_lines(lab, attempt, state)
                 return all(x.ok for x in lines)
-        return storelib.status(inc["store"]).healthy
+        return stores.status(inc["store"]).healthy
     except Exception:
         return None
 
@@ -661,7 +659,7 @@ def events_by_store(folder: Path, st: dict[str, Any]) -> dict[str, list[dict[str
 
 
 def report(folder: Path | None = None) -> dict[str, Any]:
-    """The drill's report (drillreport.py: scoreboard, metrics, timelines), as of now."""
+    """The drill's report (drill/report.py: scoreboard, metrics, timelines), as of now."""
     folder = need(folder)
     st = read(folder)
     return drillreport.build(st, events_by_store(folder, st), _now())

@@ -1,6 +1,6 @@
 """The instructor's drill page (issue 14): one self-contained HTML document that draws a drill report.
 
-The report is the dict of /work/contract/report.md (`edgelab.drill.report/v1`, built by drillreport.py).
+The report is the dict of /work/contract/report.md (`edgelab.drill.report/v1`, built by drill/report.py).
 `render` inlines the page's own assets (`web/drill.html`, `drill.css`, `drill.js`, shipped as package data:
 no CDN, no URL, works offline) and embeds the report as JSON; the script draws everything from that JSON,
 so a saved file and the live page share one code path. `serve` is the live page: `GET /` the page,

@@ -9,7 +9,7 @@ state (see `grade`). Three parts, each explained line by line in the Result:
   with `after` counts only once that earlier step was met (the course's order);
 - findings: namespace, workload (a pod or ReplicaSet name counts for its
   deployment), pod state and root cause (vocabularies with synonyms, in
-  labs.py), evidence (a quoted line that shows the fault's symptom on the
+  labs/model.py), evidence (a quoted line that shows the fault's symptom on the
   drawn target, judged by evidence.py: the fault type's forms from the
   catalogue, plus the lab's own; when the store's output was collected, the
   line must be one the store emitted during the attempt). Pod state, root cause and evidence are about the workload: they are

@@ -1,7 +1,7 @@
 """How many stores this machine carries: what running stores' nodes really use, what a new one needs.
 
 The decision (`fit`) is a pure function of three readings: the running kind nodes' memory
-(`docker stats`), Docker's memory (`engine.require()`), and what the new store needs (a
+(`docker stats`), Docker's memory (`docker.require()`), and what the new store needs (a
 figure measured on our machines, manifests/profiles.yaml `node_use`). Reading Docker is
 separate (`running_nodes`), so the rule is unit-tested without a daemon.
 
