@@ -25,7 +25,7 @@ from edgelab.machine import prepare
 
 drill_app = Typer(help="Instructor fault drills: a plan of incidents over several stores, a clock, a scoreboard.\n\n"
                   "Example: edgelab drill start lunch-rush",
-                   no_args_is_help=True)
+                  no_args_is_help=True)
 
 
 PlanArg = Annotated[str, typer.Argument(metavar="PLAN", help="A plan file, or the name of one in drills/ "

@@ -19,9 +19,9 @@ from edgelab.kube import faults as faultlib
 from edgelab.store import stores
 
 fault_app = Typer(help="Instructors: inject real failures into a store and revert them exactly.\n\n"
-                        "Each fault is a Fault resource that the store's operator turns into an ordinary-looking "
-                        "change (a release, a config edit, a scale, a policy, a failed node); clearing it restores "
-                        "every touched object.\n\nExample: edgelab fault inject crash-on-start --store 4523",
+                  "Each fault is a Fault resource that the store's operator turns into an ordinary-looking "
+                  "change (a release, a config edit, a scale, a policy, a failed node); clearing it restores "
+                  "every touched object.\n\nExample: edgelab fault inject crash-on-start --store 4523",
                   no_args_is_help=True)
 
 

@@ -24,10 +24,10 @@ from edgelab.drill import drills as drill
 from edgelab.labs import attempts, catalogue, grading, interview, progress, session, vocab
 
 lab_app = Typer(help="Labs: a ticket, a really broken store, a graded investigation.\n\n"
-                      "An instructor (or CI) starts a lab on a store; the learner investigates with the learner's "
-                      "kubectl (edgelab shell) and submits findings; the grade explains every point.\n\n"
+                "An instructor (or CI) starts a lab on a store; the learner investigates with the learner's "
+                "kubectl (edgelab shell) and submits findings; the grade explains every point.\n\n"
                 "Example: edgelab lab start pos-down-4523 --store 4523",
-                      no_args_is_help=True)
+                no_args_is_help=True)
 
 
 @lab_app.command("list")

@@ -24,8 +24,8 @@ from edgelab.machine.record import Artifacts
 from edgelab.store import doctor as doctor_checks
 
 cluster_app = Typer(help="Create and delete bare edgelab clusters (pod network and metrics included).\n\n"
-                   "Example: edgelab cluster up --name edgelab --nodes 2",
-                          no_args_is_help=True)
+                    "Example: edgelab cluster up --name edgelab --nodes 2",
+                    no_args_is_help=True)
 
 
 def _print_setup(artifacts: Artifacts, as_json: bool, after: str = "") -> None:
@@ -105,9 +105,9 @@ def cluster_down(name: Annotated[str, typer.Option(metavar="NAME", help="Cluster
 
 
 images_app = Typer(help="Carry a working set-up to a machine with no registry and no package mirrors: "
-                         "`save` every image and tool a store needs into one file, `load` it there.\n\n"
-                        "Example: edgelab images save /media/usb/edgelab-images.tar",
-                         no_args_is_help=True)
+                   "`save` every image and tool a store needs into one file, `load` it there.\n\n"
+                   "Example: edgelab images save /media/usb/edgelab-images.tar",
+                   no_args_is_help=True)
 
 
 BundleArg = Annotated[Path, typer.Argument(metavar="FILE", help="The bundle: one tar file.")]

@@ -17,8 +17,8 @@ from edgelab.cli.common import (
 from edgelab.store import responders
 
 responder_app = Typer(help="Instructors: personal identities for a drill's responders, each with the learner's "
-                            "rights under their own user name (the audit trail tells them apart); `remove` takes "
-                            "the access away.\n\nExample: edgelab responder add alice --store 4523",
+                      "rights under their own user name (the audit trail tells them apart); `remove` takes "
+                      "the access away.\n\nExample: edgelab responder add alice --store 4523",
                       no_args_is_help=True)
 
 
