@@ -40,6 +40,7 @@ test-fast: $(STAMP)  ## unit tests only, for local iteration
 lint: $(STAMP)
 	$(BIN)/ruff check harness operator tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports  # the layers of pyproject.toml's [tool.importlinter]
 
 bench: setup  ## measure build and cluster times; see docs/numbers.md
 	$(BIN)/python bench/cluster_times.py --stores

@@ -419,7 +419,7 @@ def worst_pod(pods: Sequence[Json]) -> Json | None:
 
 
 def pod_state(pod: Json | None) -> str:
-    """The pod state in the course's words (vocabulary of harness/edgelab/vocab.py)."""
+    """The pod state in the course's words (the vocabulary of edgelab.labs.vocab)."""
     if pod is None:
         return "NoPods"
     if unschedulable(pod):

@@ -20,7 +20,8 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from edgelab import agentbench, agentrun
+from edgelab.agents import bench as agentbench
+from edgelab.agents import run as agentrun
 
 REPO = Path(__file__).resolve().parents[1]
 BASELINE = "python3 agents/baseline.py"

@@ -15,11 +15,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from edgelab import bundle, machine
+from edgelab.machine import bundle, prepare
 
 
 def main() -> None:
-    artifacts = machine.setup()
+    artifacts = prepare.setup()
     with tempfile.TemporaryDirectory(prefix="edgelab-bundle-") as tmp:
         path = Path(tmp) / "edgelab-images.tar"
         t0 = time.monotonic()

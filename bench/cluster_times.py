@@ -24,8 +24,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from edgelab import cluster as clusterlib
-from edgelab import store as storelib
+from edgelab.kube import cluster as clusterlib
+from edgelab.store import stores as storelib
 
 BENCH = "edgelab-bench"
 STORE = "9900"
@@ -57,7 +57,7 @@ def main() -> int:
     if args.cold:
         with tempfile.TemporaryDirectory(prefix="edgelab-cold-") as tmp:
             env = {"EDGELAB_CACHE": f"{tmp}/cache", "GOCACHE": f"{tmp}/gocache", "GOMODCACHE": f"{tmp}/gomod"}
-            t = timed(lambda: subprocess.run([sys.executable, "-c", "from edgelab.offline import build; build()"],
+            t = timed(lambda: subprocess.run([sys.executable, "-c", "from edgelab.machine.offline import build; build()"],
                                              env={**os.environ, **env}, check=True))
             subprocess.run(["chmod", "-R", "u+w", tmp], check=False)  # Go's module cache is read-only
             rows.append(("cold offline build (empty caches)", t))

@@ -28,12 +28,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from edgelab import attempts, audit, drillreport, grading, labs, vocab
+from edgelab.base.names import NAMESPACES
+from edgelab.drill import report as drillreport
+from edgelab.kube import audit
+from edgelab.labs import attempts, grading, vocab
+from edgelab.labs import catalogue as labs
 
 START = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 DRILL_S = 45 * 60
 STORES = ("9101", "9102")
-NAMESPACES = ("pos", "payment", "order", "observability")
 WORKLOADS = {"pos": ("pos-backend", "pos-frontend"), "payment": ("payment-processor",), "order": ("order-service",),
              "observability": ("hyperdx", "otel-collector")}
 SERVICES = {"pos": "pos-backend-service", "payment": "payment-processor", "order": "order-service",

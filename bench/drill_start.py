@@ -21,8 +21,9 @@ from pathlib import Path
 
 import yaml
 
-from edgelab import drill, machine
-from edgelab import store as storelib
+from edgelab.drill import drills as drill
+from edgelab.machine import prepare
+from edgelab.store import stores as storelib
 
 FIRST = 9141
 
@@ -66,7 +67,7 @@ def node_memory_gib() -> float:
 
 
 def main(sizes: list[int]) -> None:
-    artifacts = machine.setup()
+    artifacts = prepare.setup()
     rows = []
     for n in sizes:
         with tempfile.TemporaryDirectory() as tmp:

@@ -25,7 +25,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from edgelab import attempts, audit, grading, labs, vocab
+from edgelab.base.names import NAMESPACES
+from edgelab.kube import audit
+from edgelab.labs import attempts, grading, vocab
+from edgelab.labs import catalogue as labs
 
 START = datetime(2026, 11, 25, 13, 0, tzinfo=UTC)
 USERS = {  # user -> (groups, share of the events)
@@ -35,7 +38,6 @@ USERS = {  # user -> (groups, share of the events)
     "system:serviceaccount:observability:otel-collector": (["system:serviceaccounts:observability"], 0.15),
     "system:anonymous": (["system:unauthenticated"], 0.05),
 }
-NAMESPACES = ("pos", "payment", "order", "observability")
 PODS = {"pos": ("pos-backend", "pos-frontend"), "payment": ("payment-processor",), "order": ("order-service",),
         "observability": ("hyperdx", "otel-collector")}
 

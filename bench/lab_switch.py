@@ -14,8 +14,8 @@ import json
 import sys
 import time
 
-from edgelab import session
-from edgelab.machine import setup
+from edgelab.labs import session
+from edgelab.machine.prepare import setup
 
 
 def main() -> int:

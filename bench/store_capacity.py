@@ -2,7 +2,7 @@
 """What the running stores use and how many more fit: per kind cluster, the memory and CPU of its
 node containers (`docker stats`, read only; any kind cluster on this Docker, ours or not), then how
 many more 1-node and 3-node stores fit in Docker's memory by the rule `edgelab up` applies
-(harness/edgelab/capacity.py, with the measured per-node figures of manifests/profiles.yaml).
+(harness/edgelab/machine/capacity.py, with the measured per-node figures of manifests/profiles.yaml).
 
     bench/store_capacity.py [--samples 1] [--interval 10] [--profile edge-small] [--json]
 
@@ -20,9 +20,10 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from edgelab import capacity, engine
-from edgelab import store as storelib
-from edgelab.capacity import GiB, MiB
+from edgelab.machine import capacity
+from edgelab.machine import docker as engine
+from edgelab.machine.capacity import GiB, MiB
+from edgelab.store import stores as storelib
 
 
 def cpu_times() -> tuple[int, int] | None:

@@ -31,7 +31,7 @@ CHANGE_KINDS = {
 DELETABLE = {"ConfigMap", "Secret"}
 _TYPE_KEYS = {"course", "summary", "symptom", "symptom_seconds", "recover_seconds", "targets", "changes",
               "needs_workers", "params", "evidence"}
-# What a fault type's symptom looks like, by where a responder sees it (harness/edgelab/evidence.py judges quotes):
+# What a fault type's symptom looks like, by where a responder sees it (harness/edgelab/labs/evidence.py judges quotes):
 EVIDENCE_FORMS = {
     "log": "a line the target's own pods log",
     "caller": "a line another workload logs about the target",

@@ -14,14 +14,31 @@ of a workload to restart, a `Node` to stop).
 from __future__ import annotations
 
 import copy
-from typing import TYPE_CHECKING, Any, ClassVar
+from collections.abc import Callable
+from typing import Any, ClassVar, Protocol
 
 from kubernetes.dynamic.exceptions import ConflictError, NotFoundError
 
 from .model import ObjKey, Plan
 
-if TYPE_CHECKING:
-    from .engine import Engine
+
+class Engine(Protocol):
+    """What a unit asks of the cluster: engine.Engine does it (units do not import it; the engine imports them)."""
+
+    def resource(self, kind: str) -> Any: ...
+
+    def patch(self, key: ObjKey, patch: dict[str, Any], manager: str) -> None: ...
+
+    def edit(self, key: ObjKey, change: Callable[[dict[str, Any]], dict[str, Any]], manager: str) -> None: ...
+
+    def restart(self, namespace: str, workload: str) -> None: ...
+
+    def node_ready(self, node: str) -> bool: ...
+
+    def restore(self, key: ObjKey, before: dict[str, Any] | None) -> None: ...
+
+    def snapshot_of(self, record: dict[str, Any]) -> dict[str, Any] | None: ...
+
 
 # recovery runs in stages: objects back first (reverse order), then restarts, then nodes
 OBJECTS, RESTARTS, NODES = 0, 1, 2

@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from edgelab import drillpage
+from edgelab.drill import page as drillpage
 
 FIX = "run hack/ensure-chromium.sh (as root it runs `apt-get install -y chromium`)"
 VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}

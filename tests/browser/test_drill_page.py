@@ -1,4 +1,4 @@
-"""The instructor's drill page (harness/edgelab/drillpage.py) in a real headless chromium.
+"""The instructor's drill page (harness/edgelab/drill/page.py) in a real headless chromium.
 
 What the browser built is read back through the page's data attributes: scoreboard rows
 (`tr.responder[data-name][data-rank]`), one `section.timeline[data-responder][data-incident]` per responder
@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from edgelab import drillpage
+from edgelab.drill import page as drillpage
 
 if TYPE_CHECKING:
     from conftest import Element  # tests/browser/conftest.py; fixtures hand it over, no import at run time

@@ -30,7 +30,7 @@ import yaml
 from kubernetes import client, config
 from waiting import time_limit
 
-from edgelab.machine import Artifacts
+from edgelab.machine.record import Artifacts
 
 STORE_UP_S = 900  # a store made while the other lanes make theirs, on 2 cores: measured ~2-4 min
 
@@ -65,7 +65,7 @@ class E2ECluster:
 def cluster(store3: str) -> E2ECluster:
     """The cluster under the shared 3-node store: the Kubernetes basics are checked on it too, in namespaces of
     their own (`namespace`), so the suite makes one 3-node cluster, not two."""
-    from edgelab import store as storelib
+    from edgelab.store import stores as storelib
 
     artifacts = prepared.artifacts()
     name = storelib.cluster_name(store3)
@@ -110,7 +110,7 @@ def namespace(core: client.CoreV1Api) -> Iterator[str]:
 
 def _shared_store(store_id: str, nodes: int) -> Iterator[str]:
     """A store made once (or a kept one reused), and brought down at the end unless EDGELAB_KEEP_STORE=1."""
-    from edgelab import store as storelib
+    from edgelab.store import stores as storelib
 
     artifacts = prepared.artifacts()
     with prepared.store_slot(f"store {store_id}"), time_limit(STORE_UP_S, f"store {store_id} ({nodes} node(s)) up"):
@@ -202,8 +202,8 @@ def _store1() -> Iterator[str]:
     """
     from typer.testing import CliRunner
 
-    from edgelab import store as storelib
     from edgelab.cli import app
+    from edgelab.store import stores as storelib
 
     runner, store = CliRunner(), ONE_NODE_STORE
     prepared.artifacts()  # the machine's images settled (and set up, under a bare pytest)
@@ -280,8 +280,8 @@ def _class_store() -> Iterator[ClassStore]:
 
     from typer.testing import CliRunner
 
-    from edgelab import store as storelib
     from edgelab.cli import app
+    from edgelab.store import stores as storelib
 
     store = os.environ.get("EDGELAB_CLASS_STORE", "9120")
     net = f"10.213.{int(store) % 256}"

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from edgelab import attempts, labs
+from edgelab.labs import attempts
+from edgelab.labs import catalogue as labs
 from edgelab_operator import catalogue
 
 LABS = labs.load_all()

@@ -23,9 +23,10 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO, TypeVar
 
-from edgelab import machine
-from edgelab.cluster import poll
-from edgelab.errors import HostError
+from edgelab.base.errors import HostError
+from edgelab.kube.cluster import poll
+from edgelab.machine import prepare
+from edgelab.machine import record as machine
 
 
 def _progress(step: str, state: str, seconds: float) -> None:
@@ -61,7 +62,7 @@ def artifacts() -> machine.Artifacts:
     try:
         return machine.current()
     except HostError:
-        return machine.setup(report=_progress)
+        return prepare.setup(report=_progress)
 
 
 STORE_SLOTS = int(os.environ.get("EDGELAB_TEST_STORE_SLOTS", "3"))

@@ -15,7 +15,8 @@ from typing import Any
 
 from kubernetes import client
 
-NAMESPACES = ("pos", "payment", "order", "observability")
+from edgelab.base.names import NAMESPACES
+
 SERVER_OWNED = {"resourceVersion", "uid", "creationTimestamp", "generation", "managedFields", "selfLink"}
 CONTROLLER_ANNOTATIONS = {"deployment.kubernetes.io/revision"}
 

@@ -17,7 +17,7 @@ from typing import Any
 from kubernetes import client, config
 from waiting import Unmet
 
-from edgelab import store as storelib
+from edgelab.store import stores as storelib
 
 
 @dataclass

@@ -24,9 +24,12 @@ from typer.testing import CliRunner
 from waiting import Unmet, wait_for
 
 from conftest import ctrl_c_reaches_it
-from edgelab import agentrun, faults, progress, responders, session
-from edgelab import store as storelib
+from edgelab.agents import run as agentrun
 from edgelab.cli import app
+from edgelab.kube import faults
+from edgelab.labs import progress, session
+from edgelab.store import responders
+from edgelab.store import stores as storelib
 
 pytestmark = pytest.mark.e2e
 REPO = Path(__file__).resolve().parents[2]

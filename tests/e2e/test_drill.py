@@ -27,9 +27,13 @@ import pytest
 import yaml
 from waiting import time_limit
 
-from edgelab import audit, drill, evidence, faults, grading, labs, machine
-from edgelab import store as storelib
-from edgelab.cluster import poll
+from edgelab.drill import drills as drill
+from edgelab.kube import audit, faults
+from edgelab.kube.cluster import poll
+from edgelab.labs import catalogue as labs
+from edgelab.labs import evidence, grading
+from edgelab.machine import record as machine
+from edgelab.store import stores as storelib
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]  # the drill runs in `ran_drill`; the tests read it
 
@@ -144,7 +148,7 @@ def ran_drill(second_store: str, class_store: Any, tmp_path_factory: pytest.Temp
     first = incident(folder, class_store.store)
     fast = Responder("fast", people["fast"]["kubeconfig"], class_store.netns)
     lab = labs.get(LAB)
-    from edgelab.attempts import Attempt
+    from edgelab.labs.attempts import Attempt
 
     attempt = Attempt.from_dict(first["attempt"])
     exp = grading.expected(lab, attempt)

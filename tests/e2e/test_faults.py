@@ -26,9 +26,9 @@ from kubernetes import client, config
 from symptoms import ON_TARGET, SYMPTOMS, check
 from waiting import wait_for
 
-from edgelab import faults as faultlib
-from edgelab import store as storelib
-from edgelab.machine import Artifacts
+from edgelab.kube import faults as faultlib
+from edgelab.machine.record import Artifacts
+from edgelab.store import stores as storelib
 from edgelab_operator import catalogue as cat
 
 STORE = os.environ.get("EDGELAB_FAULT_STORE", "9105")  # another id reuses a store you keep, with:

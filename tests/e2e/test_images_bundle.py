@@ -28,10 +28,12 @@ import prepared
 import pytest
 from typer.testing import CliRunner
 
-from edgelab import bundle, engine, machine
+from edgelab.base.pins import load as load_pins
 from edgelab.cli import app
-from edgelab.machine import setup
-from edgelab.pins import load as load_pins
+from edgelab.machine import bundle
+from edgelab.machine import docker as engine
+from edgelab.machine import record as machine
+from edgelab.machine.prepare import setup
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]  # loading every image a store needs
 

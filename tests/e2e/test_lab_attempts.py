@@ -35,9 +35,12 @@ import symptoms
 from kubernetes import client, config
 from waiting import Unmet, wait_for
 
-from edgelab import attempts, audit, evidence, grading, labcheck, labs, session, vocab
-from edgelab import store as storelib
-from edgelab.machine import Artifacts
+from edgelab.kube import audit
+from edgelab.labs import attempts, evidence, grading, labcheck, session, vocab
+from edgelab.labs import catalogue as labs
+from edgelab.machine.record import Artifacts
+from edgelab.store import layout
+from edgelab.store import stores as storelib
 
 LABS = plays.LABS
 _POD = re.compile(r"<([a-z0-9-]+) pod>")
@@ -242,7 +245,7 @@ def play(s: Lab, p: plays.Play) -> None:
     answer = answer_for(exp, quote)
 
     api = config.new_client_from_config(str(storelib.paths(s.store).admin_kubeconfig))
-    node = storelib.control_plane(s.store)
+    node = layout.control_plane(s.store)
     if os.environ.get("EDGELAB_RECORD_EVIDENCE"):  # recording: let the symptom run its course, for more real lines
         time.sleep(symptom_budget(lab) - 60)
     emitted = evidence.collect(api, attempt.output_since, storelib.NAMESPACES, attempt.started_at)

@@ -28,8 +28,8 @@ import storestate
 from kubernetes import client, config
 from waiting import Unmet, wait_for
 
-from edgelab import faults as faultlib
-from edgelab import store as storelib
+from edgelab.kube import faults as faultlib
+from edgelab.store import stores as storelib
 from edgelab_operator import failpoints
 
 FAULT = "missing-configmap"  # two records: the ConfigMap deleted, then pos-backend's pods restarted

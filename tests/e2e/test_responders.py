@@ -26,10 +26,11 @@ from typer.testing import CliRunner
 from waiting import Unmet, wait_for
 
 from conftest import ClassStore
-from edgelab import audit, learner, responders
-from edgelab import store as storelib
 from edgelab.cli import app
-from edgelab.cluster import Kubectl
+from edgelab.kube import audit, learner
+from edgelab.kube.cluster import Kubectl
+from edgelab.store import layout, responders
+from edgelab.store import stores as storelib
 
 runner = CliRunner()
 
@@ -142,7 +143,7 @@ def test_each_responders_requests_are_audited_under_their_own_name(drill: Drill)
     marks = {who: f"drill-{who}-{secrets.token_hex(3)}" for who in ("alice", "bob")}
     for who, mark in marks.items():
         drill.allowed(who, "get", "pods", "-n", "pos", "-l", f"mark={mark}")
-    node = storelib.control_plane(drill.cs.store)
+    node = layout.control_plane(drill.cs.store)
 
     def logged(who: str) -> list[dict[str, Any]] | Unmet:
         events = audit.read_node_events(node, since=drill.started, user=who)
@@ -232,7 +233,7 @@ def test_removing_a_responder_takes_their_access_away(drill: Drill, tmp_path: Pa
     assert "alice" not in listed and "bob" in listed
 
     def audited() -> list[dict[str, Any]] | Unmet:
-        events = audit.read_node_events(storelib.control_plane(drill.cs.store), since=drill.started, user="alice")
+        events = audit.read_node_events(layout.control_plane(drill.cs.store), since=drill.started, user="alice")
         denied = [e for e in events if e["responseStatus"]["code"] == 403 and e["verb"] == "list"]
         return denied or Unmet([audit.describe(e) for e in events][-10:])
 

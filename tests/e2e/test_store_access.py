@@ -36,8 +36,8 @@ import yaml
 from pytest_kind import KindCluster
 from waiting import Unmet, time_limit, wait_for
 
-from edgelab import audit, faults, learner
-from edgelab import cluster as edgecluster
+from edgelab.kube import audit, faults, learner
+from edgelab.kube import cluster as edgecluster
 
 NAME = "edgelab-e2e-access"
 HELLO = "import time; print('hello', flush=True); time.sleep(3600)"
@@ -163,7 +163,7 @@ def access(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Access]:
     host_dir = work / "audit"
     audit.prepare_host_dir(host_dir)
     # pytest-kind's KindCluster, handed our own kind, kubectl and node image (it would otherwise download
-    # them, which fails without a registry), then finished by edgelab.cluster.finish (network, metrics, image)
+    # them, which fails without a registry), then finished by edgelab.kube.cluster.finish (network, metrics, image)
     kind = KindCluster(NAME, image=artifacts.node_image, kind_path=artifacts.kind, kubectl_path=artifacts.kubectl)
     spec = edgecluster.ClusterSpec(
         name=NAME,

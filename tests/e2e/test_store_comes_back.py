@@ -21,9 +21,9 @@ import yaml
 from kubernetes import client, config
 from waiting import Unmet, wait_for
 
-from edgelab import session
-from edgelab import store as storelib
-from edgelab.machine import Artifacts
+from edgelab.labs import session
+from edgelab.machine.record import Artifacts
+from edgelab.store import stores as storelib
 
 LAB = "pos-down-4523"
 # Course, "Byte Edge K8s Architecture": what a store at its baseline runs.

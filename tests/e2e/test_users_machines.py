@@ -50,11 +50,16 @@ import ghworkflow
 import pytest
 import yaml
 
-from edgelab import engine, evidence, grading, labs, machine, pins
-from edgelab import store as storelib
-from edgelab.cluster import poll
-from edgelab.errors import ClusterError
-from edgelab.offline.steps import CONTAINERD_DOWN, CONTAINERD_UP
+from edgelab.base import pins
+from edgelab.base.errors import ClusterError
+from edgelab.kube.cluster import poll
+from edgelab.labs import catalogue as labs
+from edgelab.labs import evidence, grading
+from edgelab.machine import docker as engine
+from edgelab.machine import prepare
+from edgelab.machine import record as machine
+from edgelab.machine.offline.steps import CONTAINERD_DOWN, CONTAINERD_UP
+from edgelab.store import stores as storelib
 
 REPO = Path(__file__).resolve().parents[2]
 USER = "edgeuser"
@@ -168,7 +173,7 @@ def _copy_checkout(dest: Path, owner: str) -> None:
 @pytest.fixture(scope="module")
 def user(tmp_path_factory: pytest.TempPathFactory) -> Iterator[User]:
     """A fresh non-root user in the docker group with a copy of the project in their home."""
-    artifacts = machine.setup()  # root's own set-up (offline here): the machine an admin prepared
+    artifacts = prepare.setup()  # root's own set-up (offline here): the machine an admin prepared
     if shutil.which("userdel") and subprocess.run(["id", USER], capture_output=True).returncode == 0:
         sh("userdel", "-r", "-f", USER, check=False)
     sh("useradd", "-m", "-s", "/bin/bash", "-G", "docker", USER)
@@ -321,7 +326,7 @@ def play_lab(u: User, store: str) -> dict[str, object]:
     old = os.environ.get("XDG_STATE_HOME")
     os.environ["XDG_STATE_HOME"] = str(state)  # read the user's lab state; root writes nothing there
     try:
-        from edgelab import session
+        from edgelab.labs import session
 
         run = session.running(store)
         assert run is not None and run.lab == LAB, run

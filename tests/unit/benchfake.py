@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from edgelab import grading
+from edgelab.labs import grading
 
 T0 = datetime(2026, 11, 30, 7, 0, tzinfo=UTC)
 AGENT = "python3 agents/baseline.py"
