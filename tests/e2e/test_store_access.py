@@ -196,7 +196,7 @@ def access(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Access]:
         admin("apply", "-f", str(work / "fault.yaml"))
         learner.apply_rbac(artifacts.kubectl, spec.kubeconfig)
         start = time.monotonic()
-        out = learner.issue_learner(artifacts.kubectl, spec.kubeconfig, work / "learner.kubeconfig")
+        out = learner.issue_learner(spec.kubeconfig, work / "learner.kubeconfig")
         say(f"learner certificate issued in {time.monotonic() - start:.1f}s")
         for ns, app in (("pos", "pos-backend"), (learner.LAB_NAMESPACE, "lab-operator")):
             admin("-n", ns, "rollout", "status", f"deployment/{app}", "--timeout=120s", timeout=130)
@@ -224,7 +224,7 @@ def test_learner_is_the_certificate_user_in_the_group(access: Access) -> None:
 @pytest.mark.timeout(300)
 def test_issuing_again_replaces_the_csr(access: Access, tmp_path: Path) -> None:
     artifacts = prepared.artifacts()
-    again = learner.issue_learner(artifacts.kubectl, access.admin.kubeconfig, tmp_path / "again.kubeconfig")
+    again = learner.issue_learner(access.admin.kubeconfig, tmp_path / "again.kubeconfig")
     csrs = access.admin("get", "csr", "-o", "jsonpath={.items[*].metadata.name}").stdout.split()
     assert csrs.count(learner.csr_name(learner.USER)) == 1, csrs
     proc = edgecluster.Kubectl(artifacts.kubectl, again)("auth", "whoami", check=False)

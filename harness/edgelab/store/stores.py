@@ -476,7 +476,7 @@ def up(store: str, nodes: int, profile_name: str | None, artifacts: Artifacts, s
         faults.wait_operator(p.admin_kubeconfig, say)
         say("issuing the learner's identity")
         learner.apply_rbac(artifacts.kubectl, p.admin_kubeconfig)
-        learner.issue_learner(artifacts.kubectl, p.admin_kubeconfig, p.learner_kubeconfig)
+        learner.issue_learner(p.admin_kubeconfig, p.learner_kubeconfig)
         say("ringing up a test order through the chain")
         check_chain(store)
     except BaseException:
