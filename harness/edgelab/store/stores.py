@@ -221,9 +221,15 @@ def provider_for(store: str | None = None, kind: Path | None = None) -> NodeProv
     return DockerKind(kind)
 
 
+def _cluster_provider(name: str) -> NodeProvider:
+    """The provider of cluster `name`: its store's (`cluster_name`), or every store's for a cluster of no store."""
+    store = name.removeprefix("store-")
+    return provider_for(store if re.fullmatch(r"[0-9]{1,6}", store) else None)
+
+
 def node_containers(name: str) -> list[str]:
-    """The running nodes of the store whose cluster is `name` (`cluster_name`)."""
-    return provider_for(name.removeprefix("store-")).list_nodes(name)
+    """The running nodes of cluster `name` (a store's: `cluster_name`)."""
+    return _cluster_provider(name).list_nodes(name)
 
 
 def audit_events(store: str, since: datetime | None = None,
@@ -234,7 +240,7 @@ def audit_events(store: str, since: datetime | None = None,
 
 def cap_nodes(name: str, prof: Profile, say: Say) -> None:
     cpus = min(prof.cpus, float(host_resources()[0]))
-    provider = provider_for(name.removeprefix("store-"))
+    provider = _cluster_provider(name)
     for node in provider.list_nodes(name):
         say(f"capping {node} at {cpus:g} CPU, {prof.memory_bytes >> 20} MiB ({prof.name})")
         provider.set_limits(node, cpus, prof.memory_bytes)

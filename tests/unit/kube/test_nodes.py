@@ -52,6 +52,11 @@ def test_stores_get_their_provider_from_one_place() -> None:
         storelib.provider_for("../x")
 
 
+def test_listing_the_nodes_of_a_cluster_of_no_store_is_not_an_error() -> None:
+    assert isinstance(storelib._cluster_provider("kind-scratch"), nodes.DockerKind)
+    assert isinstance(storelib._cluster_provider("store-4523"), nodes.DockerKind)
+
+
 def spec(provider: nodes.NodeProvider | None) -> cluster.ClusterSpec:
     return cluster.ClusterSpec(name="store-4523", workers=0, node_image="kindest/node", kind=Path("/opt/kind"),
                                kubectl=Path("/opt/kubectl"), kubeconfig=Path("/tmp/kubeconfig"), provider=provider)
