@@ -267,7 +267,7 @@ def play(s: Lab, p: plays.Play) -> None:
         assert not wrong, f"lines of this attempt count for another target {other}: {wrong}"
     assert evidence.judge(quote, symptom, emitted).counts, f"the reference quote {quote!r} is not confirmed"
 
-    trail = audit.read_node_events(node, since=attempt.started_at)  # the attempt's audit trail, read once
+    trail = audit.read_node_events(storelib.provider_for(s.store), node, since=attempt.started_at)  # the attempt's audit trail, read once
 
     def graded(ans: grading.Answer, events: list[dict[str, Any]] | None = None) -> grading.Result:
         return grading.grade(lab, attempt, trail if events is None else events, ans, session.remediation_state(api),

@@ -16,7 +16,6 @@ from waiting import Unmet, wait_for
 
 from edgelab.cli import app
 from edgelab.kube import audit
-from edgelab.store import layout
 from edgelab.store import stores as storelib
 
 runner = CliRunner()
@@ -87,7 +86,7 @@ def test_one_node_store_up_converges(store1: str) -> None:
     assert "pos-backend" in learner("get", "pods", "--all-namespaces").stdout
     denied = learner("-n", "kube-system", "get", "secrets", check=False)
     assert denied.returncode != 0 and "forbidden" in denied.stderr
-    events = audit.read_node_events(layout.control_plane(store), user="learner")
+    events = storelib.audit_events(store, user="learner")
     assert any(e.get("verb") == "list" and e.get("objectRef", {}).get("resource") == "pods" for e in events), \
         [audit.describe(e) for e in events]
 

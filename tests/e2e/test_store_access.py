@@ -38,6 +38,7 @@ from waiting import Unmet, time_limit, wait_for
 
 from edgelab.kube import audit, faults, learner
 from edgelab.kube import cluster as edgecluster
+from edgelab.kube.nodes import NodeProvider
 
 NAME = "edgelab-e2e-access"
 HELLO = "import time; print('hello', flush=True); time.sleep(3600)"
@@ -56,6 +57,7 @@ class Access:
     node: str  # the control-plane node container, whose audit log is read with docker cp
     started: datetime
     user: str
+    nodes: NodeProvider  # what runs the node (kind on Docker): `docker cp` goes through it
 
     def as_learner(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
         return self.learner(*args, timeout=timeout, check=False)
@@ -196,12 +198,12 @@ def access(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Access]:
         admin("apply", "-f", str(work / "fault.yaml"))
         learner.apply_rbac(artifacts.kubectl, spec.kubeconfig)
         start = time.monotonic()
-        out = learner.issue_learner(artifacts.kubectl, spec.kubeconfig, work / "learner.kubeconfig")
+        out = learner.issue_learner(spec.kubeconfig, work / "learner.kubeconfig")
         say(f"learner certificate issued in {time.monotonic() - start:.1f}s")
         for ns, app in (("pos", "pos-backend"), (learner.LAB_NAMESPACE, "lab-operator")):
             admin("-n", ns, "rollout", "status", f"deployment/{app}", "--timeout=120s", timeout=130)
         yield Access(admin=admin, learner=edgecluster.Kubectl(artifacts.kubectl, out), node=f"{NAME}-control-plane",
-                     started=datetime.now(UTC), user=learner.USER)
+                     started=datetime.now(UTC), user=learner.USER, nodes=edgecluster.nodes_of(spec))
     finally:
         kind.delete()
 
@@ -224,7 +226,7 @@ def test_learner_is_the_certificate_user_in_the_group(access: Access) -> None:
 @pytest.mark.timeout(300)
 def test_issuing_again_replaces_the_csr(access: Access, tmp_path: Path) -> None:
     artifacts = prepared.artifacts()
-    again = learner.issue_learner(artifacts.kubectl, access.admin.kubeconfig, tmp_path / "again.kubeconfig")
+    again = learner.issue_learner(access.admin.kubeconfig, tmp_path / "again.kubeconfig")
     csrs = access.admin("get", "csr", "-o", "jsonpath={.items[*].metadata.name}").stdout.split()
     assert csrs.count(learner.csr_name(learner.USER)) == 1, csrs
     proc = edgecluster.Kubectl(artifacts.kubectl, again)("auth", "whoami", check=False)
@@ -448,7 +450,7 @@ def test_learner_requests_are_in_the_audit_log(access: Access) -> None:
     access.as_learner("get", "secrets", "-n", learner.LAB_NAMESPACE)
 
     def logged() -> list[dict[str, Any]] | Unmet:
-        events = audit.read_node_events(access.node, since=access.started, user=access.user)
+        events = audit.read_node_events(access.nodes, access.node, since=access.started, user=access.user)
         lines = [audit.describe(e) for e in events]
         # kubectl 1.34 execs over WebSocket first (a `get`); SPDY would be a `create`.
         wanted = (f"get pods/log pos/{pos_pod}?container=app&previous=true", f"pods/exec pos/{pos_pod}?command=true",
@@ -475,7 +477,7 @@ def test_learner_requests_are_in_the_audit_log(access: Access) -> None:
 @pytest.mark.e2e
 @pytest.mark.timeout(300)
 def test_cluster_noise_is_not_logged(access: Access) -> None:
-    events = audit.read_node_events(access.node)
+    events = audit.read_node_events(access.nodes, access.node)
     assert events, "the audit log is empty"
     users = {audit.username(e) for e in events}
     assert "kubernetes-admin" in users

@@ -47,7 +47,6 @@ import yaml
 from edgelab.base import files, paths, pins
 from edgelab.base.errors import EdgelabError
 from edgelab.base.types import Say
-from edgelab.kube import audit
 from edgelab.labs import attempts, catalogue, grading, session
 from edgelab.machine import docker, tools
 from edgelab.machine.online import buildkit_env
@@ -270,7 +269,7 @@ def run(store: str, lab_id: str, agent: str, *, time_limit: float | None = None,
         say("grading")
         result = session.submit(store, answer, learner=learner, say=say)
         graded = True
-        reqs = audit.read_node_events(layout.control_plane(store), since=running.attempt.started_at, user=who.user)
+        reqs = stores.audit_events(store, since=running.attempt.started_at, user=who.user)
         out = RunResult(lab.id, store, agent, result, timed_out, time_limit, agent_seconds,
                         time.monotonic() - began, None if timed_out else proc.returncode, source, problem,
                         len(grading.requests(reqs, who.user, running.attempt.started_at)),

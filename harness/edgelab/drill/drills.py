@@ -49,9 +49,9 @@ from edgelab.base.paths import REPO
 from edgelab.base.types import Say
 from edgelab.drill import report as drillreport
 from edgelab.drill.report import clock
-from edgelab.kube import audit, faults
+from edgelab.kube import faults
 from edgelab.labs import attempts, catalogue, debrief, grading, progress, session, vocab
-from edgelab.store import layout, responders, stores
+from edgelab.store import responders, stores
 from edgelab_operator import catalogue as cat
 
 DRILLS = REPO / "drills"
@@ -609,7 +609,7 @@ def _keep_audit(folder: Path, st: dict[str, Any]) -> None:
     since = datetime.fromisoformat(st["started_at"])
     for s in st["stores"]:
         try:
-            events = audit.read_node_events(layout.control_plane(s["id"]), since=since)
+            events = stores.audit_events(s["id"], since=since)
         except EdgelabError:
             continue
         (folder / f"audit-{s['id']}.json").write_text(json.dumps(events))
@@ -652,7 +652,7 @@ def events_by_store(folder: Path, st: dict[str, Any]) -> dict[str, list[dict[str
             out[s["id"]] = json.loads(kept.read_text())
             continue
         try:
-            out[s["id"]] = audit.read_node_events(layout.control_plane(s["id"]), since=since)
+            out[s["id"]] = stores.audit_events(s["id"], since=since)
         except EdgelabError:
             out[s["id"]] = []
     return out

@@ -7,10 +7,11 @@ Host folder layout (one per store, made by `prepare_host_dir`)::
 
 The log itself stays in the node (`/var/log/kubernetes/audit/audit.log`,
 rotated next to it as audit-<time>.log), written by the API server as root,
-mode 0600. It is read through the Docker engine (`copy_from_node`), which
-any user of the `docker` group may do, on Linux and macOS alike, and with a
-remote engine (`DOCKER_HOST`) for stores on another machine of a class;
-nothing root-owned is left in the user's home.
+mode 0600. It is read through the store's node provider (`copy_from_node`,
+kube/nodes.py): today the Docker engine, which any user of the `docker`
+group may use, on Linux and macOS alike, and with a remote engine
+(`DOCKER_HOST`) for stores on another machine of a class; nothing
+root-owned is left in the user's home.
 
 `add_to_kind_config` wires the policy into a kind config; `read_events`
 and `describe` turn the log into data for grading and for humans.
@@ -28,7 +29,6 @@ import copy
 import functools
 import gc
 import shutil
-import subprocess
 import tarfile
 import tempfile
 from collections.abc import Collection, Iterable, Iterator
@@ -42,6 +42,7 @@ import yaml
 
 from edgelab.base.errors import ClusterError
 from edgelab.base.paths import REPO
+from edgelab.kube.nodes import NodeProvider
 
 POLICY = REPO / "manifests" / "audit" / "policy.yaml"
 
@@ -84,15 +85,15 @@ def prepare_host_dir(host_dir: Path) -> Path:
     return policy_dir(host_dir) / POLICY_FILE
 
 
-def copy_from_node(node: str, dest: Path) -> Path:
-    """Copy the audit log folder out of control-plane node container `node` into `dest`; return `dest`.
+def copy_from_node(provider: NodeProvider, node: str, dest: Path) -> Path:
+    """Copy the audit log folder out of control-plane node `node` (run by `provider`) into `dest`; return `dest`.
 
-    Through `docker cp` (a tar stream): no root, no host mount. Only the
-    `*.log` files are kept; a node without a log yet gives an empty folder.
+    Through the provider's copy (`docker cp`, a tar stream): no root, no host
+    mount. Only the `*.log` files are kept; a node without a log yet gives an
+    empty folder.
     """
     dest.mkdir(parents=True, exist_ok=True)
-    proc = subprocess.Popen(["docker", "cp", f"{node}:{NODE_LOG_DIR}/.", "-"], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
+    proc = provider.copy_out(node, f"{NODE_LOG_DIR}/.")
     assert proc.stdout is not None
     try:
         with tarfile.open(fileobj=proc.stdout, mode="r|") as tar:
@@ -113,11 +114,11 @@ def copy_from_node(node: str, dest: Path) -> Path:
     return dest
 
 
-def read_node_events(node: str, since: datetime | None = None,
+def read_node_events(provider: NodeProvider, node: str, since: datetime | None = None,
                      user: str | Collection[str] | None = None) -> list[dict[str, Any]]:
-    """`read_events` over the audit log of control-plane node container `node`."""
+    """`read_events` over the audit log of control-plane node `node`, run by `provider`."""
     with tempfile.TemporaryDirectory(prefix="edgelab-audit-") as tmp:
-        return read_events(copy_from_node(node, Path(tmp)), since=since, user=user)
+        return read_events(copy_from_node(provider, node, Path(tmp)), since=since, user=user)
 
 
 def kubeadm_patch() -> str:

@@ -9,7 +9,6 @@ unless `retain` asks to keep it for debugging.
 from __future__ import annotations
 
 import copy
-import os
 import subprocess
 import tempfile
 import time
@@ -23,6 +22,8 @@ import yaml
 from edgelab.base.errors import ClusterError
 from edgelab.base.paths import REPO, state_root
 from edgelab.base.types import Say
+from edgelab.kube.nodes import DockerKind, NodeProvider
+from edgelab.kube.proc import run as _run
 from edgelab.machine import docker
 from edgelab.machine.online import CONTAINERD_PATCH, node_mirror_url, node_registry_config
 from edgelab.machine.record import Artifacts
@@ -48,10 +49,18 @@ class ClusterSpec:
     config: dict | None = None
     # Every image pull of the nodes goes through this registry mirror (online path).
     registry_mirror: str | None = None
+    # Where the nodes run (kube/nodes.py); None: kind on Docker, with the `kind` above.
+    provider: NodeProvider | None = None
+
+
+def nodes_of(spec: ClusterSpec) -> NodeProvider:
+    """The provider that runs `spec`'s nodes."""
+    return spec.provider if spec.provider is not None else DockerKind(spec.kind)
 
 
 def spec_for(name: str, nodes: int, artifacts: Artifacts, kubeconfig: Path | None = None,
-             load_images: Sequence[str] | None = None, config: dict | None = None) -> ClusterSpec:
+             load_images: Sequence[str] | None = None, config: dict | None = None,
+             provider: NodeProvider | None = None) -> ClusterSpec:
     """Cluster `name` of `nodes` nodes made with this machine's set-up (its images, tools, mirror when online).
 
     A bare cluster loads the python base image and keeps its kubeconfig where `kubeconfig_path` says; a store
@@ -61,7 +70,7 @@ def spec_for(name: str, nodes: int, artifacts: Artifacts, kubeconfig: Path | Non
         name=name, workers=nodes - 1, node_image=artifacts.node_image, kind=artifacts.kind,
         kubectl=artifacts.kubectl, kubeconfig=kubeconfig or kubeconfig_path(name),
         load_images=tuple(load_images) if load_images is not None else (artifacts.python_base_image,),
-        config=config, registry_mirror=None if artifacts.offline else artifacts.registry_mirror,
+        config=config, registry_mirror=None if artifacts.offline else artifacts.registry_mirror, provider=provider,
     )
 
 
@@ -77,15 +86,6 @@ def kind_config(workers: int) -> dict:
 def write_kind_config(config: dict, path: Path) -> Path:
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     return path
-
-
-def _run(cmd: Sequence[str | os.PathLike[str]], *, timeout: float = 300, env: dict[str, str] | None = None,
-         check: bool = True, input_text: str | None = None) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run([str(c) for c in cmd], capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, **(env or {})}, check=False, input=input_text)
-    if check and proc.returncode != 0:
-        raise ClusterError(f"`{' '.join(str(c) for c in cmd)}` failed: {(proc.stderr or proc.stdout).strip()[-1500:]}")
-    return proc
 
 
 class Kubectl:
@@ -118,12 +118,8 @@ def poll(what: str, fn: Callable[[], T | None], timeout: float, interval: float 
         time.sleep(interval)
 
 
-def clusters(kind: Path) -> list[str]:
-    return _run([kind, "get", "clusters"]).stdout.split()
-
-
 def exists(spec: ClusterSpec) -> bool:
-    return spec.name in clusters(spec.kind)
+    return spec.name in nodes_of(spec).list_clusters()
 
 
 def api_answers(spec: ClusterSpec) -> bool:
@@ -131,16 +127,9 @@ def api_answers(spec: ClusterSpec) -> bool:
     return spec.kubeconfig.exists() and k("get", "--raw", "/readyz", timeout=20, check=False).returncode == 0
 
 
-def delete_named(kind: Path, name: str, kubeconfig: Path | None = None) -> None:
-    """`kind delete cluster`; with a kubeconfig, kind also removes its entry there."""
-    cmd: list[str | os.PathLike[str]] = [kind, "delete", "cluster", "--name", name]
-    if kubeconfig is not None:
-        cmd += ["--kubeconfig", kubeconfig]
-    _run(cmd, timeout=180)
-
-
 def delete(spec: ClusterSpec) -> None:
-    delete_named(spec.kind, spec.name, spec.kubeconfig)
+    """Delete the cluster's nodes; its entry in its kubeconfig goes too."""
+    nodes_of(spec).delete_cluster(spec.name, spec.kubeconfig)
 
 
 def create_kind_cluster(spec: ClusterSpec, say: Say) -> None:
@@ -153,14 +142,7 @@ def create_kind_cluster(spec: ClusterSpec, say: Say) -> None:
             patches.append(CONTAINERD_PATCH)
     with tempfile.TemporaryDirectory() as tmp:
         path = write_kind_config(config, Path(tmp) / "kind.yaml")
-        _run([spec.kind, "create", "cluster", "--name", spec.name, "--image", spec.node_image,
-              "--config", path, "--kubeconfig", spec.kubeconfig, "--retain"], timeout=600)
-
-
-def node_names(name: str) -> list[str]:
-    """The node containers of kind cluster `name`."""
-    out = _run(["docker", "ps", "--filter", f"label=io.x-k8s.kind.cluster={name}", "--format", "{{.Names}}"]).stdout
-    return sorted(out.split())
+        nodes_of(spec).provision(spec.name, spec.node_image, path, spec.kubeconfig)
 
 
 def configure_mirror(spec: ClusterSpec, say: Say) -> None:
@@ -174,11 +156,12 @@ def configure_mirror(spec: ClusterSpec, say: Say) -> None:
     gateway = docker.kind_network_gateway()
     say(f"sending the nodes' image pulls through {node_mirror_url(spec.registry_mirror, gateway)}")
     files = node_registry_config(spec.registry_mirror, gateway)
-    for node in node_names(spec.name):
+    provider = nodes_of(spec)
+    for node in provider.list_nodes(spec.name):
         for rel, text in files.items():
             target = f"/etc/containerd/certs.d/{rel}"
-            _run(["docker", "exec", "-i", node, "sh", "-c", f"mkdir -p $(dirname {target}) && cat > {target}"],
-                 input_text=text, timeout=30)
+            provider.exec(node, ["sh", "-c", f"mkdir -p $(dirname {target}) && cat > {target}"], input_text=text,
+                          timeout=30)
 
 
 def install_network(k: Kubectl, say: Say) -> None:
@@ -229,7 +212,7 @@ def load_images(spec: ClusterSpec, say: Say) -> None:
     if spec.load_images:
         # one call: images sharing layers (the store's names are one image) go in once
         say(f"loading {len(spec.load_images)} image name(s) into the nodes")
-        _run([spec.kind, "load", "docker-image", "--name", spec.name, *spec.load_images], timeout=300)
+        nodes_of(spec).load_images(spec.name, spec.load_images)
 
 
 def finish(spec: ClusterSpec, say: Say = lambda _: None, meanwhile: Callable[[Kubectl], None] | None = None) -> None:
@@ -260,7 +243,7 @@ def create(spec: ClusterSpec, say: Say = lambda _: None, retain: bool = False,
             made = True
             create_kind_cluster(spec, say)
         elif not spec.kubeconfig.exists():
-            _run([spec.kind, "export", "kubeconfig", "--name", spec.name, "--kubeconfig", spec.kubeconfig])
+            nodes_of(spec).export_kubeconfig(spec.name, spec.kubeconfig)
         finish(spec, say, meanwhile)
     except BaseException:
         if made and not retain:

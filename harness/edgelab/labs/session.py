@@ -26,10 +26,10 @@ from kubernetes import client, config
 from edgelab.base import files
 from edgelab.base.errors import EdgelabError
 from edgelab.base.types import Say
-from edgelab.kube import audit, faults
+from edgelab.kube import faults
 from edgelab.labs import attempts, catalogue, debrief, evidence, grading, progress, vocab
 from edgelab.labs.timeline import attempt_timeline
-from edgelab.store import layout, stores
+from edgelab.store import stores
 
 MARKER = "lab-session"  # ConfigMap in byteedge-fleet: the start mark in the audit trail
 
@@ -211,7 +211,7 @@ def grade_attempt(store: str, lab: catalogue.Lab, attempt: attempts.Attempt, ans
         raise SessionError(f"store {store} does not answer ({type(e).__name__}); bring it back with "
                            f"`edgelab up --store {store}` and submit again (the lab is still running)") from e
     state = remediation_state(api)  # before anything is cleared
-    events = audit.read_node_events(layout.control_plane(store), since=attempt.started_at)
+    events = stores.audit_events(store, since=attempt.started_at)
     emitted = evidence.collect(api, attempt.output_since, stores.NAMESPACES, attempt.started_at)  # what the quotes must come from
     result = grading.grade(lab, attempt, events, answer, state, hints_shown=hints_shown, emitted=emitted)
     told = debrief.build(lab, attempt, result.witness)

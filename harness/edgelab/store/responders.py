@@ -125,6 +125,16 @@ def bindings(name: str) -> list[dict[str, Any]]:
     return found
 
 
+def kubeconfig_for(store: str, name: str, out: Path | None, before: Responder | None) -> Path:
+    """Where `add` writes responder `name`'s kubeconfig: `out`, else where it was, else the store's state folder."""
+    return (out or (before.kubeconfig if before else default_kubeconfig(store, name))).resolve()
+
+
+def kept_by_the_store(store: str, kubeconfig: Path) -> bool:
+    """Whether `remove` deletes this kubeconfig: the store's copies, not one written to `--out` elsewhere."""
+    return kubeconfig.resolve().is_relative_to(layout.state_dir(store).resolve())
+
+
 def _admin(store: str) -> tuple[Path, Path]:
     """(kubectl, admin kubeconfig) of a store that is up; StoreError saying how to bring it up otherwise."""
     admin = layout.paths(store).admin_kubeconfig
@@ -145,14 +155,14 @@ def add(store: str, name: str, out: Path | None = None) -> Responder:
     kubectl, admin = _admin(store)
     found = _read(store)
     before = found.get(name)
-    path = (out or (before.kubeconfig if before else default_kubeconfig(store, name))).resolve()
+    path = kubeconfig_for(store, name, out, before)
     learner.apply_rbac(kubectl, admin)  # the roles the bindings name (converges; `up` applied them already)
     k = Kubectl(kubectl, admin)
     with tempfile.TemporaryDirectory() as tmp:
         manifest = Path(tmp) / "bindings.yaml"
         manifest.write_text(yaml.safe_dump_all(bindings(name), sort_keys=False))
         k("apply", "-f", str(manifest))
-    learner.issue_client(kubectl, admin, path, name, GROUP, role="responder")
+    learner.issue_client(admin, path, name, GROUP, role="responder")
     made = Responder(name, name, path, datetime.now(UTC), reissued=before is not None)
     _record(store, name, made)
     return made
@@ -172,10 +182,10 @@ def remove(store: str, name: str) -> Responder:
     k = Kubectl(kubectl, admin)
     k("delete", "clusterrolebindings,rolebindings", "--all-namespaces", "-l", f"{LABEL}={name}",
       "--ignore-not-found")
-    k("delete", "certificatesigningrequest", learner.csr_name(name, "responder"), "--ignore-not-found")
+    learner.delete_client(admin, name, "responder")
     gone = found.pop(name)
     _record(store, name, None)
-    if gone.kubeconfig.resolve().is_relative_to(layout.state_dir(store).resolve()):
+    if kept_by_the_store(store, gone.kubeconfig):
         gone.kubeconfig.unlink(missing_ok=True)
     return gone
 

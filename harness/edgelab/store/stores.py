@@ -17,7 +17,9 @@ import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Collection
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +34,7 @@ from edgelab.base.names import NAMESPACES
 from edgelab.base.paths import REPO
 from edgelab.base.types import Say
 from edgelab.kube import audit, cluster, faults, learner
+from edgelab.kube.nodes import DockerKind, NodeProvider
 from edgelab.machine import capacity, docker, record
 from edgelab.machine.images import store_images
 from edgelab.machine.record import Artifacts
@@ -40,6 +43,7 @@ from edgelab.store.layout import (
     StoreError,
     StorePaths,
     cluster_name,
+    control_plane,
     paths,
     state_dir,
     validate_store_id,
@@ -197,7 +201,8 @@ def spec(store: str, nodes: int, prof: Profile, artifacts: Artifacts, listen: st
          ) -> cluster.ClusterSpec:
     p = paths(store)
     return cluster.spec_for(cluster_name(store), nodes, artifacts, kubeconfig=p.admin_kubeconfig,
-                            load_images=store_images(), config=kind_config(store, nodes, prof, p, listen))
+                            load_images=store_images(), config=kind_config(store, nodes, prof, p, listen),
+                            provider=provider_for(store, artifacts.kind))
 
 
 def fault_client(store: str) -> faults.Faults:
@@ -206,19 +211,39 @@ def fault_client(store: str) -> faults.Faults:
     return faults.Faults(paths(store).admin_kubeconfig)
 
 
+def provider_for(store: str | None = None, kind: Path | None = None) -> NodeProvider:
+    """Where store `store`'s nodes run (every store's, when None): the one place a store's provider is chosen.
+
+    Today kind on the Docker engine, with the `kind` binary given or else the machine's recorded one
+    (kube/nodes.py); another provider is chosen here, and stores, labs and drills follow."""
+    if store is not None:
+        validate_store_id(store)
+    return DockerKind(kind)
+
+
+def _cluster_provider(name: str) -> NodeProvider:
+    """The provider of cluster `name`: its store's (`cluster_name`), or every store's for a cluster of no store."""
+    store = name.removeprefix("store-")
+    return provider_for(store if re.fullmatch(r"[0-9]{1,6}", store) else None)
+
+
 def node_containers(name: str) -> list[str]:
-    return cluster.node_names(name)
+    """The running nodes of cluster `name` (a store's: `cluster_name`)."""
+    return _cluster_provider(name).list_nodes(name)
+
+
+def audit_events(store: str, since: datetime | None = None,
+                 user: str | Collection[str] | None = None) -> list[dict[str, Any]]:
+    """The store's audit trail (`audit.read_events`), read from its control-plane node through its provider."""
+    return audit.read_node_events(provider_for(store), control_plane(store), since=since, user=user)
 
 
 def cap_nodes(name: str, prof: Profile, say: Say) -> None:
     cpus = min(prof.cpus, float(host_resources()[0]))
-    mem = str(prof.memory_bytes)
-    for node in node_containers(name):
+    provider = _cluster_provider(name)
+    for node in provider.list_nodes(name):
         say(f"capping {node} at {cpus:g} CPU, {prof.memory_bytes >> 20} MiB ({prof.name})")
-        proc = subprocess.run(["docker", "update", "--cpus", f"{cpus:g}", "--memory", mem, "--memory-swap", mem, node],
-                              capture_output=True, text=True, check=False)
-        if proc.returncode != 0:
-            raise ClusterError(f"cannot cap node {node}: {proc.stderr.strip()}")
+        provider.set_limits(node, cpus, prof.memory_bytes)
 
 
 def workload_manifests() -> list[Path]:
@@ -476,7 +501,7 @@ def up(store: str, nodes: int, profile_name: str | None, artifacts: Artifacts, s
         faults.wait_operator(p.admin_kubeconfig, say)
         say("issuing the learner's identity")
         learner.apply_rbac(artifacts.kubectl, p.admin_kubeconfig)
-        learner.issue_learner(artifacts.kubectl, p.admin_kubeconfig, p.learner_kubeconfig)
+        learner.issue_learner(p.admin_kubeconfig, p.learner_kubeconfig)
         say("ringing up a test order through the chain")
         check_chain(store)
     except BaseException:
@@ -491,9 +516,10 @@ def down(store: str, artifacts: Artifacts) -> bool:
     """Delete the store's cluster and state; False when there was nothing."""
     p = paths(store)
     name = cluster_name(store)
-    found = name in cluster.clusters(artifacts.kind)
+    provider = provider_for(store, artifacts.kind)
+    found = name in provider.list_clusters()
     if found:
-        cluster.delete_named(artifacts.kind, name)
+        provider.delete_cluster(name)
     if p.root.exists():
         shutil.rmtree(p.root)
         found = True
@@ -515,7 +541,8 @@ def shell_env(store: str, artifacts: Artifacts) -> dict[str, str]:
 
 
 def list_stores(artifacts: Artifacts) -> list[str]:
-    return sorted(c.removeprefix("store-") for c in cluster.clusters(artifacts.kind) if c.startswith("store-"))
+    return sorted(c.removeprefix("store-") for c in provider_for(None, artifacts.kind).list_clusters()
+                  if c.startswith("store-"))
 
 
 def open_shell(store: str, artifacts: Artifacts) -> int:

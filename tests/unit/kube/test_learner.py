@@ -1,18 +1,24 @@
-"""The learner's RBAC manifest, CSR naming and kubeconfig writing (no cluster)."""
+"""The learner's RBAC manifest, key and CSR, CSR naming and kubeconfig rendering (no cluster)."""
 
 from __future__ import annotations
 
 import base64
-import json
-import subprocess
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from kubernetes import client
+from kubernetes.client import ApiClient
 
 from edgelab.base.errors import ClusterError
 from edgelab.kube import learner
+from edgelab.kube.learner import SIGNER
 
 
 def docs() -> list[dict[str, Any]]:
@@ -129,17 +135,108 @@ def test_csr_name(user: str, name: str) -> None:
 
 
 @pytest.mark.parametrize("bad", ["", "a/b", "x=y", "a b", "-lead"])
-def test_issue_refuses_names_openssl_would_misread(bad: str, tmp_path: Path) -> None:
+def test_issue_refuses_names_a_subject_would_misread(bad: str, tmp_path: Path) -> None:
     with pytest.raises(ClusterError, match="must match"):
-        learner.issue_learner(Path("/nonexistent/kubectl"), tmp_path / "a", tmp_path / "b", user=bad)
+        learner.issue_learner(tmp_path / "a", tmp_path / "b", user=bad)
 
 
-def test_key_and_csr_carry_user_and_group(tmp_path: Path) -> None:
-    key, csr = learner._key_and_csr("learner", learner.GROUP, tmp_path)
-    assert b"PRIVATE KEY" in key
-    subject = subprocess.run(["openssl", "req", "-noout", "-subject", "-nameopt", "RFC2253"], input=csr,
-                             capture_output=True, check=True).stdout.decode()
-    assert "CN=learner" in subject and f"O={learner.GROUP}" in subject
+def test_key_and_csr_carry_user_and_group() -> None:
+    key_pem, csr_pem = learner.key_and_csr("learner", learner.GROUP)
+    assert key_pem.startswith(b"-----BEGIN PRIVATE KEY-----")  # PKCS#8, as `openssl genpkey` wrote it
+    key = serialization.load_pem_private_key(key_pem, password=None)
+    assert isinstance(key, ec.EllipticCurvePrivateKey) and key.curve.name == "secp256r1"
+    csr = x509.load_pem_x509_csr(csr_pem)
+    assert csr.is_signature_valid and isinstance(csr.signature_hash_algorithm, hashes.SHA256)
+    assert csr.subject.rfc4514_string() == f"O={learner.GROUP},CN=learner"  # CN first, then O (RFC 4514 reverses)
+    assert [a.oid for a in csr.subject] == [NameOID.COMMON_NAME, NameOID.ORGANIZATION_NAME]
+    assert list(csr.extensions) == []  # what the certificate may do is the CSR object's `usages`, not the request's
+    public = serialization.PublicFormat.SubjectPublicKeyInfo
+    assert csr.public_key().public_bytes(serialization.Encoding.PEM, public) == \
+        key.public_key().public_bytes(serialization.Encoding.PEM, public)
+
+
+def test_each_issue_makes_a_new_key() -> None:
+    assert learner.key_and_csr("learner", learner.GROUP)[0] != learner.key_and_csr("learner", learner.GROUP)[0]
+
+
+def test_csr_manifest_asks_the_api_servers_signer_for_client_auth() -> None:
+    _, csr = learner.key_and_csr("alice", "byteedge:responders")
+    manifest = learner.csr_manifest("edgelab-responder-alice", "responder", csr)
+    assert manifest["metadata"] == {"name": "edgelab-responder-alice", "labels": {
+        "app.kubernetes.io/part-of": "edgelab", "app.kubernetes.io/component": "responder-access"}}
+    assert manifest["spec"] == {"request": base64.b64encode(csr).decode(), "signerName": SIGNER,
+                                "expirationSeconds": 7 * 24 * 3600, "usages": ["client auth"]}
+    # what goes over the wire is that object, unchanged by the client's model
+    sent = ApiClient().sanitize_for_serialization(client.V1CertificateSigningRequest.from_dict(manifest))
+    assert sent == manifest
+    assert learner.csr_manifest("x", "learner", csr, timedelta(hours=1))["spec"]["expirationSeconds"] == 3600
+
+
+def kind_kubeconfig(ca: dict[str, str]) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Config", "current-context": "kind-b",
+            "clusters": [{"name": "kind-a", "cluster": {"server": "https://127.0.0.1:1", "certificate-authority-data":
+                                                        "QQ=="}},
+                         {"name": "kind-b", "cluster": {"server": "https://127.0.0.1:40000", **ca}}],
+            "contexts": [{"name": "kind-a", "context": {"cluster": "kind-a", "user": "kind-a"}},
+                         {"name": "kind-b", "context": {"cluster": "kind-b", "user": "kind-b"}}],
+            "users": [{"name": "kind-b", "user": {"client-certificate-data": "Qw==", "client-key-data": "Sw=="}}]}
+
+
+def test_admin_cluster_is_the_current_contexts_server_and_ca(tmp_path: Path) -> None:
+    admin = tmp_path / "admin"
+    admin.write_text(yaml.safe_dump(kind_kubeconfig({"certificate-authority-data": "Q0E="})))
+    assert learner.admin_cluster(admin) == {"server": "https://127.0.0.1:40000", "certificate-authority-data": "Q0E="}
+
+
+def test_admin_cluster_inlines_a_ca_file_like_flatten(tmp_path: Path) -> None:
+    (tmp_path / "ca.crt").write_bytes(b"CA")
+    admin = tmp_path / "admin"
+    admin.write_text(yaml.safe_dump(kind_kubeconfig({"certificate-authority": "ca.crt"})))
+    assert learner.admin_cluster(admin)["certificate-authority-data"] == base64.b64encode(b"CA").decode()
+
+
+def test_admin_cluster_of_a_missing_kubeconfig_is_a_cluster_error(tmp_path: Path) -> None:
+    with pytest.raises(ClusterError, match="current context"):
+        learner.admin_cluster(tmp_path / "none")
+
+
+def test_client_kubeconfig_has_one_context_store() -> None:
+    cluster = {"server": "https://127.0.0.1:40000", "certificate-authority-data": "Q0E="}
+    config = learner.client_kubeconfig(cluster, "learner", base64.b64encode(b"CERT").decode(), b"KEY")
+    assert list(config) == ["apiVersion", "kind", "clusters", "users", "contexts", "current-context", "preferences"]
+    assert config["current-context"] == "store"
+    assert config["clusters"] == [{"name": "store", "cluster": cluster}]
+    (user,) = config["users"]
+    assert user["name"] == "learner"
+    assert base64.b64decode(user["user"]["client-certificate-data"]) == b"CERT"
+    assert base64.b64decode(user["user"]["client-key-data"]) == b"KEY"
+    assert config["contexts"] == [{"name": "store", "context": {"cluster": "store", "user": "learner"}}]
+    assert config["preferences"] == {}
+
+
+def a_csr(**status: Any) -> client.V1CertificateSigningRequest:
+    return client.V1CertificateSigningRequest.from_dict(
+        {"metadata": {"name": "edgelab-learner-learner"}, "spec": {"request": "UkVR", "signerName": SIGNER},
+         "status": status})
+
+
+def test_approved_appends_an_approved_condition() -> None:
+    now = datetime(2026, 1, 2, 3, 4, 5, 678, tzinfo=UTC)
+    got = learner.approved(a_csr(), now)
+    assert got.status is not None and got.status.conditions is not None
+    (cond,) = got.status.conditions
+    assert (cond.type, cond.status, cond.reason) == ("Approved", "True", learner.APPROVE_REASON)
+    sent = ApiClient().sanitize_for_serialization(got)
+    assert sent["status"]["conditions"][0]["lastUpdateTime"] == "2026-01-02T03:04:05+00:00"  # RFC 3339, whole seconds
+
+
+def test_certificate_waits_for_the_signer_and_stops_at_a_denial() -> None:
+    assert learner.certificate(a_csr(), "learner") == ""
+    assert learner.certificate(a_csr(conditions=[{"type": "Approved", "status": "True"}]), "learner") == ""
+    signed = a_csr(certificate=base64.b64encode(b"CERT").decode(), conditions=[{"type": "Approved", "status": "True"}])
+    assert learner.certificate(signed, "learner") == base64.b64encode(b"CERT").decode()
+    with pytest.raises(ClusterError, match="CSR edgelab-learner-learner Denied: no"):
+        learner.certificate(a_csr(conditions=[{"type": "Denied", "status": "True", "message": "no"}]), "learner")
 
 
 def test_write_private_is_0600_and_atomic(tmp_path: Path) -> None:
@@ -149,44 +246,3 @@ def test_write_private_is_0600_and_atomic(tmp_path: Path) -> None:
     assert path.read_text() == "two"
     assert path.stat().st_mode & 0o777 == 0o600
     assert [p.name for p in path.parent.iterdir()] == ["kubeconfig"]
-
-
-def test_issue_learner_flow_with_a_fake_kubectl(tmp_path: Path) -> None:
-    """The kubectl calls, in order, and the kubeconfig written (the e2e test runs the real thing)."""
-    calls = tmp_path / "calls"
-    fake = tmp_path / "kubectl"
-    view = {"clusters": [{"name": "kind-x", "cluster": {"server": "https://127.0.0.1:40000",
-                                                         "certificate-authority-data": "Q0E="}}]}
-    csr = {"status": {"certificate": base64.b64encode(b"CERT").decode(), "conditions": [{"type": "Approved",
-                                                                                        "status": "True"}]}}
-    fake.write_text(
-        "#!/bin/sh\n"
-        f'echo "$@" >> {calls}\n'
-        f"case \"$1 $2\" in\n"
-        f"  'config view') echo '{json.dumps(view)}' ;;\n"
-        f"  'get certificatesigningrequest') echo '{json.dumps(csr)}' ;;\n"
-        "esac\n"
-    )
-    fake.chmod(0o755)
-    out = learner.issue_learner(fake, tmp_path / "admin", tmp_path / "learner.kubeconfig")
-    verbs = [line.split()[:2] for line in calls.read_text().splitlines()]
-    assert verbs == [["delete", "certificatesigningrequest"], ["create", "-f"], ["certificate", "approve"],
-                     ["get", "certificatesigningrequest"], ["config", "view"]]
-    config = yaml.safe_load(out.read_text())
-    assert config["current-context"] == "store"
-    assert config["clusters"] == [{"name": "store", "cluster": view["clusters"][0]["cluster"]}]
-    (user,) = config["users"]
-    assert user["name"] == "learner"
-    assert base64.b64decode(user["user"]["client-certificate-data"]) == b"CERT"
-    assert b"PRIVATE KEY" in base64.b64decode(user["user"]["client-key-data"])
-    assert config["contexts"] == [{"name": "store", "context": {"cluster": "store", "user": "learner"}}]
-
-
-def test_a_denied_csr_is_an_error(tmp_path: Path) -> None:
-    fake = tmp_path / "kubectl"
-    denied = {"status": {"conditions": [{"type": "Denied", "status": "True", "message": "no"}]}}
-    fake.write_text(f"#!/bin/sh\ncase \"$1 $2\" in\n  'get certificatesigningrequest') echo '{json.dumps(denied)}' ;;\nesac\n")
-    fake.chmod(0o755)
-    with pytest.raises(ClusterError, match="Denied: no"):
-        learner.issue_learner(fake, tmp_path / "admin", tmp_path / "out")
-    assert not (tmp_path / "out").exists()

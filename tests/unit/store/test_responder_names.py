@@ -1,11 +1,11 @@
-"""Responder identities without a cluster: names, bindings, the registry, and add/remove with a fake kubectl
-(tests/e2e/test_responders.py runs the real thing)."""
+"""Responder identities without a cluster: names, bindings, the registry and where kubeconfigs go
+(tests/e2e/test_responders.py issues and removes them on a real store)."""
 
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 import yaml
@@ -72,66 +72,47 @@ def test_admission_policy_refuses_the_learners_shortcuts_to_responders_too() -> 
     assert f"'{responders.GROUP}'" in condition["expression"] and f"'{learner.GROUP}'" in condition["expression"]
 
 
-def fake_kubectl(tmp_path: Path) -> tuple[Path, Path]:
-    calls = tmp_path / "calls"
-    fake = tmp_path / "kubectl"
-    view = {"clusters": [{"name": "kind-x", "cluster": {"server": "https://10.213.7.1:40000",
-                                                         "certificate-authority-data": "Q0E="}}]}
-    csr = {"status": {"certificate": "Q0VSVA==", "conditions": [{"type": "Approved", "status": "True"}]}}
-    fake.write_text(
-        "#!/bin/sh\n"
-        f'echo "$@" >> {calls}\n'
-        "case \"$1 $2\" in\n"
-        f"  'config view') echo '{json.dumps(view)}' ;;\n"
-        f"  'get certificatesigningrequest') echo '{json.dumps(csr)}' ;;\n"
-        "esac\n"
-    )
-    fake.chmod(0o755)
-    return fake, calls
-
-
 @pytest.fixture
-def store_up(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    fake, calls = fake_kubectl(tmp_path)
-    monkeypatch.setattr(responders.record, "current", lambda: SimpleNamespace(kubectl=fake))
+def store_up() -> None:
     admin = storelib.paths(STORE).admin_kubeconfig
     admin.parent.mkdir(parents=True)
     admin.write_text("{}")
-    return calls
 
 
-def test_add_list_readd_and_remove(store_up: Path, tmp_path: Path) -> None:
-    alice = responders.add(STORE, "alice")
-    assert alice.user == "alice" and not alice.reissued
-    assert alice.kubeconfig == responders.default_kubeconfig(STORE, "alice").resolve()
-    assert alice.kubeconfig.stat().st_mode & 0o777 == 0o600
-    config = yaml.safe_load(alice.kubeconfig.read_text())
-    assert config["clusters"][0]["cluster"]["server"] == "https://10.213.7.1:40000"
-    assert config["users"][0]["name"] == "alice"
-    calls = store_up.read_text()
-    assert "apply -f" in calls and "create -f" in calls and "certificate approve edgelab-responder-alice" in calls
+def a_responder(name: str, kubeconfig: Path) -> responders.Responder:
+    return responders.Responder(name, name, kubeconfig, datetime(2026, 1, 2, tzinfo=UTC))
 
-    bob = responders.add(STORE, "bob", out=tmp_path / "bob.kubeconfig")
-    assert bob.kubeconfig == (tmp_path / "bob.kubeconfig").resolve()
-    assert [r.name for r in responders.list_(STORE)] == ["alice", "bob"]
+
+def test_the_registry_adds_replaces_lists_and_forgets(store_up: None, tmp_path: Path) -> None:
+    alice = a_responder("alice", responders.default_kubeconfig(STORE, "alice"))
+    bob = a_responder("bob", tmp_path / "bob.kubeconfig")
+    responders._record(STORE, "bob", bob)
+    responders._record(STORE, "alice", alice)
+    assert responders.list_(STORE) == [alice, bob]
     registry = json.loads(responders.registry_path(STORE).read_text())
-    assert registry["bob"]["kubeconfig"] == str(bob.kubeconfig) and registry["alice"]["user"] == "alice"
-
-    again = responders.add(STORE, "bob")
-    assert again.reissued and again.kubeconfig == bob.kubeconfig  # re-issued where it was
-
-    responders.remove(STORE, "alice")
-    assert ("delete clusterrolebindings,rolebindings --all-namespaces -l edgelab.io/responder=alice"
-            in store_up.read_text())
-    assert "delete certificatesigningrequest edgelab-responder-alice" in store_up.read_text()
-    assert not alice.kubeconfig.exists()
-    responders.remove(STORE, "bob")
-    assert bob.kubeconfig.exists(), "a kubeconfig written to --out is left where it is"
-    assert responders.list_(STORE) == []
+    assert list(registry) == ["alice", "bob"] and registry["bob"]["kubeconfig"] == str(bob.kubeconfig)
+    assert registry["alice"] == alice.to_json() and registry["alice"]["user"] == "alice"
+    assert responders.registry_path(STORE).stat().st_mode & 0o777 == 0o600
+    later = a_responder("bob", tmp_path / "bob.kubeconfig")
+    responders._record(STORE, "bob", later)
+    assert responders.list_(STORE) == [alice, later]
+    responders._record(STORE, "alice", None)
+    assert responders.list_(STORE) == [later]
 
 
-def test_remove_of_an_unknown_responder_names_the_known_ones(store_up: Path) -> None:
-    responders.add(STORE, "alice")
+def test_the_kubeconfig_goes_to_out_else_where_it_was_else_the_state_folder(store_up: None, tmp_path: Path) -> None:
+    default = responders.default_kubeconfig(STORE, "alice").resolve()
+    assert responders.kubeconfig_for(STORE, "alice", None, None) == default
+    assert responders.kubeconfig_for(STORE, "alice", tmp_path / "a", None) == (tmp_path / "a").resolve()
+    before = a_responder("alice", tmp_path / "kept")
+    assert responders.kubeconfig_for(STORE, "alice", None, before) == (tmp_path / "kept").resolve()
+    assert responders.kubeconfig_for(STORE, "alice", tmp_path / "b", before) == (tmp_path / "b").resolve()
+    assert responders.kept_by_the_store(STORE, default)
+    assert not responders.kept_by_the_store(STORE, tmp_path / "a"), "a kubeconfig written to --out is left where it is"
+
+
+def test_remove_of_an_unknown_responder_names_the_known_ones(store_up: None) -> None:
+    responders._record(STORE, "alice", a_responder("alice", responders.default_kubeconfig(STORE, "alice")))
     with pytest.raises(responders.ResponderError, match=r"no responder 'bob' \(responders: alice"):
         responders.remove(STORE, "bob")
 
