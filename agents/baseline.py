@@ -611,16 +611,19 @@ def rule_bad_rollout(obs: Observations, w: Workload) -> Finding | None:
 def rule_cpu(obs: Observations, w: Workload) -> Finding | None:
     """Pods held at their CPU limit: a loop that never rests, or a limit cut too low by a release."""
     top = obs.top.get(w.namespace, {})
-    busy = [p for p in w.pods if cpu_limit(p) and name(p) in top and top[name(p)][0] >= CPU_AT_LIMIT * cpu_limit(p)]
+    # the pod list and `top` are read moments apart: a pod the list shows still being created has no CPU figure
+    # of its own yet, whatever `top` printed since; it is judged on the next look
+    started = [p for p in w.pods if not waiting_reason(p)]
+    busy = [p for p in started if cpu_limit(p) and name(p) in top and top[name(p)][0] >= CPU_AT_LIMIT * cpu_limit(p)]
     change = release_change(obs, w.namespace, w.name)
     limits = [(r or {}).get("limits", {}).get("cpu") for r in change.get("resources", (None, None))]
     cut = bool(limits[1] and limits[0] != limits[1] and cpu_millis(limits[1]) < cpu_millis(limits[0] or "0"))
     if not busy and cut:
         # a host short of CPU can hold a pod below even a cut limit; what the course reads then is the cut
-        # itself and its cost: `top` near the new limit, or probes that time out
-        starved = event_messages(events_on(obs, w.namespace, w.pods), r"probe failed|Client\.Timeout|timeout")
-        busy = [p for p in w.pods if name(p) in top and top[name(p)][0] >= CPU_NEAR_CUT_LIMIT * cpu_limit(p)]
-        busy = busy or ([p for p in w.pods if name(p) in top] if starved else [])
+        # itself and its cost on the pods that carry it: `top` near the new limit, or probes that time out
+        held = [p for p in started if name(p) in top and cpu_limit(p) == cpu_millis(limits[1] or "0")]
+        starved = event_messages(events_on(obs, w.namespace, held), r"probe failed|Client\.Timeout|timeout")
+        busy = [p for p in held if top[name(p)][0] >= CPU_NEAR_CUT_LIMIT * cpu_limit(p)] or (held if starved else [])
     if not busy:
         return None
     pod = worst_pod(busy)

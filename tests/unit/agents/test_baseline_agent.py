@@ -316,6 +316,26 @@ def test_a_release_cut_limit_on_a_host_short_of_cpu(top_m: int, unhealthy: bool,
     assert (finding is not None and finding.root_cause) == ("cpu-limit-too-low" if found else False)
 
 
+def test_a_cut_limits_pod_still_being_created_is_judged_on_the_next_look() -> None:
+    """Seen in CI: the pod list showed the new release's pod ContainerCreating, `top` a moment later its 9m; the
+    finding named the state 'ContainerCreating'. Neither it nor the old release's pod (whose limit was not cut)
+    is evidence yet: no finding, and the agent looks again."""
+    obs = healthy_store()
+    obs.replicasets["payment"] = [
+        replicaset("payment-processor", "abc12345", 1, resources={"limits": {"cpu": "200m"}}),
+        replicaset("payment-processor", "new98765", 2, resources={"limits": {"cpu": "5m"}})]
+    obs.pods["payment"] = [pod("payment-processor-abc12345-p0"),
+                           pod("payment-processor-new98765-q1", "new98765", cpu_limit="5m", is_ready=False,
+                               waiting="ContainerCreating")]
+    obs.top["payment"] = {"payment-processor-abc12345-p0": (4, 14), "payment-processor-new98765-q1": (9, 5)}
+    obs.events["payment"] = [{"reason": "Unhealthy", "involvedObject": {"name": "payment-processor-abc12345-p0"},
+                              "message": "Readiness probe failed: context deadline exceeded (Client.Timeout exceeded)"}]
+    assert bl.classify(obs) is None
+    obs.pods["payment"][1] = pod("payment-processor-new98765-q1", "new98765", cpu_limit="5m", is_ready=False)
+    finding = bl.classify(obs)
+    assert finding is not None and (finding.pod_state, finding.root_cause) == ("NotReady", "cpu-limit-too-low")
+
+
 def test_a_pod_below_its_unchanged_limit_is_not_held_by_it() -> None:
     obs = healthy_store()
     obs.top["payment"]["payment-processor-abc12345-p0"] = (120, 14)
