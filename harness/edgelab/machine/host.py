@@ -16,6 +16,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -30,6 +31,11 @@ DOCKERD_LOG = Path("/var/log/edgelab-dockerd.log")
 # Service and pod ranges of every kind cluster edgelab makes (kind's defaults).
 CLUSTER_RANGES = ("10.96.0.0/12", "10.244.0.0/16")
 INOTIFY = {"fs.inotify.max_user_instances": 512, "fs.inotify.max_user_watches": 524288}
+# inotify instances one running kind node holds (kubelet, containerd, systemd, the pods' processes), counted on a
+# 1-node store on 2026-12-07: every fd of the node container's processes that is an inotify instance.
+INOTIFY_PER_NODE = 28
+INOTIFY_FIX = ("`sudo sysctl -w fs.inotify.max_user_instances=512 fs.inotify.max_user_watches=524288` "
+               "(edgelab never changes it for you)")
 
 
 def _quiet(cmd: list[str], timeout: float = 30) -> subprocess.CompletedProcess[str]:
@@ -150,6 +156,26 @@ def ensure_tools(say: Say = lambda _: None) -> None:
                                 ("libcap2-bin", "setcap")) if not shutil.which(exe)]
     if missing:
         _apt_install(missing, say)
+
+
+def inotify_instances() -> int | None:
+    """fs.inotify.max_user_instances where kind's nodes run: this Linux host, else unknown (Docker in a VM)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return int(Path("/proc/sys/fs/inotify/max_user_instances").read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def inotify_shortfall(nodes: int, instances: int | None) -> str | None:
+    """What to tell a user whose limit is below what `nodes` kind nodes on this machine hold; None when it fits
+    or cannot be known. kind's known issue: past the limit, nodes fail with "too many open files"."""
+    if instances is None or nodes * INOTIFY_PER_NODE <= instances:
+        return None
+    return (f"fs.inotify.max_user_instances is {instances}, and {nodes} kind node(s) on this machine hold about "
+            f"{nodes * INOTIFY_PER_NODE} ({INOTIFY_PER_NODE} each): past it kind's nodes fail with \"too many open "
+            f"files\". The fix: {INOTIFY_FIX}")
 
 
 def raise_inotify_limits() -> None:

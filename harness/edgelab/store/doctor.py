@@ -29,16 +29,6 @@ class Check:
     fix: str = ""
 
 
-def _inotify() -> int | None:
-    """fs.inotify.max_user_instances where kind's nodes run: this Linux host, else unknown."""
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        return int(Path("/proc/sys/fs/inotify/max_user_instances").read_text())
-    except (OSError, ValueError):
-        return None
-
-
 def checks() -> list[Check]:
     out: list[Check] = []
     pins = load()
@@ -91,7 +81,7 @@ def checks() -> list[Check]:
     free_disk = shutil.disk_usage(probe).free
     out.append(Check("disk", free_disk >= MIN_FREE_DISK, f"{free_disk >> 30} GiB free at {probe}",
                      f"free disk: at least {MIN_FREE_DISK >> 30} GiB needed"))
-    inst = _inotify()
+    inst = host.inotify_instances()
     limit = host.INOTIFY["fs.inotify.max_user_instances"]
     if inst is None:
         out.append(Check("inotify", True, "not readable from here (Docker runs in a VM): kind's \"too many open "
@@ -99,8 +89,7 @@ def checks() -> list[Check]:
     else:
         ok = inst >= limit
         out.append(Check("inotify", ok, f"max_user_instances {inst} (several kind nodes need {limit})",
-                         "" if ok else "kind's \"too many open files\": `sudo sysctl -w fs.inotify.max_user_instances=512 "
-                         "fs.inotify.max_user_watches=524288` (edgelab never changes it for you)"))
+                         "" if ok else f"kind's \"too many open files\": {host.INOTIFY_FIX}"))
     if rec is not None and rec.offline and shutil.which("iptables") and st.answers and host.is_root():
         rules = subprocess.run(["iptables", "-S", "DOCKER-USER"], capture_output=True, text=True, check=False).stdout
         ok = all(c in rules for c in host.CLUSTER_RANGES)

@@ -35,7 +35,7 @@ from edgelab.base.paths import REPO
 from edgelab.base.types import Say
 from edgelab.kube import audit, cluster, faults, learner
 from edgelab.kube.nodes import DockerKind, NodeProvider
-from edgelab.machine import capacity, docker, record
+from edgelab.machine import capacity, docker, host, record
 from edgelab.machine.images import store_images
 from edgelab.machine.record import Artifacts
 from edgelab.store import responders
@@ -469,7 +469,11 @@ def up(store: str, nodes: int, profile_name: str | None, artifacts: Artifacts, s
     if not 1 <= nodes <= 3:
         raise StoreError(f"a store has 1 to 3 nodes; {nodes} asked")
     address = check_listen(listen) if listen is not None else None
-    check_fits(prof, nodes, store)
+    running = capacity.running_nodes()
+    check_fits(prof, nodes, store, running)
+    if not any(n.cluster == cluster_name(store) for n in running) and (
+            short := host.inotify_shortfall(len(running) + nodes, host.inotify_instances())):
+        say(short)
     p = paths(store)
     p.root.mkdir(parents=True, exist_ok=True)
     audit.prepare_host_dir(p.audit_dir)
