@@ -9,7 +9,8 @@
 - bare `kind create cluster` for each node count (our node image and kind
   config, no add-ons), then `edgelab cluster up` on the same machine, same run;
 - memory of each node container right after `up` (docker stats);
-- `--stores`: `edgelab up --store` for each node count and a running store's memory.
+- `--stores`: `edgelab up --store` for each node count, each of its steps (from one progress line to the
+  next: what it does and what it waits for) and a running store's memory.
 Numbers go to stdout as a Markdown table (or JSON); copy them into the docs.
 """
 
@@ -25,6 +26,7 @@ import time
 from pathlib import Path
 
 from edgelab.kube import cluster as clusterlib
+from edgelab.machine.prepare import setup
 from edgelab.store import stores as storelib
 
 BENCH = "edgelab-bench"
@@ -35,6 +37,20 @@ def timed(fn) -> float:  # type: ignore[no-untyped-def]
     t0 = time.monotonic()
     fn()
     return time.monotonic() - t0
+
+
+class Steps:
+    """A progress callback that keeps when each line was said; a step lasts until the next line."""
+
+    def __init__(self) -> None:
+        self.marks: list[tuple[float, str]] = []
+
+    def __call__(self, message: str) -> None:
+        self.marks.append((time.monotonic(), message))
+
+    def rows(self, end: float, prefix: str) -> list[tuple[str, float]]:
+        ends = [t for t, _ in self.marks[1:]] + [end]
+        return [(f"{prefix}{message}", stop - start) for (start, message), stop in zip(self.marks, ends, strict=True)]
 
 
 def node_memory(name: str) -> dict[str, str]:
@@ -64,11 +80,11 @@ def main() -> int:
 
     artifacts = None
 
-    def setup() -> None:
+    def warm_setup() -> None:
         nonlocal artifacts
         artifacts = setup()
 
-    rows.append(("warm `edgelab setup` (all cached)", timed(setup)))
+    rows.append(("warm `edgelab setup` (all cached)", timed(warm_setup)))
     assert artifacts is not None
     for nodes in args.nodes:
         spec = clusterlib.ClusterSpec(
@@ -88,8 +104,10 @@ def main() -> int:
         clusterlib.delete(spec)
         if args.stores:
             storelib.down(STORE, artifacts)
+            steps = Steps()
             rows.append((f"`edgelab up --store`, {nodes} node(s) (store deployed, learner issued, order rung up)",
-                         timed(lambda n=nodes: storelib.up(STORE, n, None, artifacts))))
+                         timed(lambda n=nodes, say=steps: storelib.up(STORE, n, None, artifacts, say=say))))
+            rows += steps.rows(time.monotonic(), f"  {nodes} node(s), step: ")
             name = storelib.cluster_name(STORE)
             for node, mem in sorted(node_memory(name).items()):
                 rows.append((f"memory, {nodes}-node store: {node.removeprefix(name + '-')}", mem))
