@@ -40,6 +40,7 @@ test-fast: $(STAMP)  ## unit tests only, for local iteration
 lint: $(STAMP)
 	$(BIN)/ruff check harness operator tests bench
 	$(BIN)/mypy
+	$(BIN)/mypy bench  # the scripts behind docs/numbers.md ([tool.mypy] names the packages)
 	$(BIN)/lint-imports  # the layers of pyproject.toml's [tool.importlinter]
 
 bench: setup  ## measure build and cluster times; see docs/numbers.md

@@ -101,7 +101,7 @@ def session(n: int, reference: list[tuple[str, str, dict[str, Any]]], seed: int 
 
 def reference(lab: labs.Lab, attempt: attempts.Attempt) -> list[tuple[str, str, dict[str, Any]]]:
     """One request meeting each rubric step, in the rubric's order."""
-    out = []
+    out: list[tuple[str, str, dict[str, Any]]] = []
     for step in lab.rubric:
         values = grading.step_values(step, attempt.values)
         m = step.match
@@ -144,11 +144,12 @@ def main() -> int:
             graded.append(t2 - t1)
     assert result is not None
     investigation = [x for x in result.lines if x.part == "investigation"]
+    total_s, target_s = round(statistics.median(r + g for r, g in zip(read, graded, strict=True)), 4), 1.0
     row = {"lab": lab.id, "events": len(events), "learner_events": sum(audit.username(e) == "learner" for e in events),
            "read_s": round(statistics.median(read), 4), "grade_s": round(statistics.median(graded), 4),
-           "total_s": round(statistics.median(r + g for r, g in zip(read, graded, strict=True)), 4),
-           "target_s": 1.0, "investigation_met": sum(x.ok for x in investigation), "steps": len(investigation)}
-    row["within_target"] = row["total_s"] < row["target_s"]
+           "total_s": total_s, "target_s": target_s, "investigation_met": sum(x.ok for x in investigation),
+           "steps": len(investigation)}
+    row["within_target"] = total_s < target_s
     if args.json:
         print(json.dumps(row))
     else:

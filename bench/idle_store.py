@@ -21,7 +21,9 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from edgelab import store as storelib
+from cgroups import container_cpu
+
+from edgelab.store import stores as storelib
 
 TICKS = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -81,13 +83,13 @@ def sample(pid: int) -> tuple[str, float, int] | None:
         return None
 
 
-def component(cmd: str, pod_of: dict[int, str], pid: int) -> str:
+def component(cmd: str) -> str:
     for label, pattern in COMPONENTS:
         if re.search(pattern, cmd):
             return label
     if "edgeapp" in cmd:
         return "store workloads (edgeapp)"
-    return pod_of.get(pid, "other: " + (cmd.split(" ")[0][-40:] or "?"))
+    return "other: " + (cmd.split(" ")[0][-40:] or "?")
 
 
 def measure(store: str, window: float) -> dict:
@@ -101,10 +103,10 @@ def measure(store: str, window: float) -> dict:
     t0 = time.monotonic()
     # CPU of processes that start and end inside the window (probes' runc, exec) is caught by the parents'
     # cutime/cstime once reaped; the node's own cgroup total catches everything
-    total0 = sum(cgroup_cpu(c) for c in containers)
+    total0 = sum(node_cpu(c, cid) for c, cid in zip(containers, ids, strict=True))
     time.sleep(window)
     elapsed = time.monotonic() - t0
-    total1 = sum(cgroup_cpu(c) for c in containers)
+    total1 = sum(node_cpu(c, cid) for c, cid in zip(containers, ids, strict=True))
     cpu: dict[str, float] = defaultdict(float)
     rss: dict[str, int] = defaultdict(int)
     for cid in ids:
@@ -113,10 +115,9 @@ def measure(store: str, window: float) -> dict:
             if s is None:
                 continue
             cmd, c1, r = s
-            c0 = before.get(pid, (cmd, 0.0 if pid not in before else 0.0, 0))[1] if pid in before else None
-            name = component(cmd, {}, pid)
-            if c0 is not None:
-                cpu[name] += c1 - c0
+            name = component(cmd)
+            if pid in before:  # seen at both ends
+                cpu[name] += c1 - before[pid][1]
             rss[name] += r
     per = {k: round(100 * v / elapsed, 2) for k, v in cpu.items()}
     seen = sum(cpu.values())
@@ -133,17 +134,12 @@ def measure(store: str, window: float) -> dict:
     }
 
 
-def cgroup_cpu(container: str) -> float:
-    """The container's whole CPU time in seconds, from the host's cgroup (v1 cpuacct or v2 cpu.stat)."""
-    cid = cgroup_of(container)
-    v1 = Path(f"/sys/fs/cgroup/cpuacct/docker/{cid}/cpuacct.usage")
-    if v1.exists():
-        return int(v1.read_text()) / 1e9
-    for v2 in (Path(f"/sys/fs/cgroup/system.slice/docker-{cid}.scope/cpu.stat"), Path(f"/sys/fs/cgroup/docker/{cid}/cpu.stat")):
-        if v2.exists():
-            usage = re.search(r"usage_usec (\d+)", v2.read_text())
-            return int(usage.group(1)) / 1e6 if usage else 0.0
-    raise SystemExit(f"cannot find the cgroup of {container} ({cid[:12]}) under /sys/fs/cgroup")
+def node_cpu(container: str, container_id: str) -> float:
+    """The node container's whole CPU time in seconds, from the host's cgroup."""
+    cpu = container_cpu(container_id)
+    if cpu is None:
+        raise SystemExit(f"cannot find the cgroup of {container} ({container_id[:12]}) under /sys/fs/cgroup")
+    return cpu
 
 
 def main() -> None:

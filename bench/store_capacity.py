@@ -64,17 +64,17 @@ def main() -> int:
         for n in r:
             mem[(n.cluster, n.node, n.role)].append(n.memory_bytes)
             cpu[(n.cluster, n.node, n.role)].append(n.cpu_percent)
-    nodes = [{"cluster": c, "node": node, "role": role,
-              "memory_mib_mean": round(sum(v) / len(v) / MiB), "memory_mib_peak": round(max(v) / MiB),
-              "cpu_percent_mean": round(sum(cpu[(c, node, role)]) / len(v), 1),
-              "cpu_percent_peak": round(max(cpu[(c, node, role)]), 1)}
-             for (c, node, role), v in sorted(mem.items())]
+    nodes: list[dict[str, str | int | float]] = []
     clusters: dict[str, dict[str, float]] = {}
-    for n in nodes:
-        c = clusters.setdefault(str(n["cluster"]), {"nodes": 0, "memory_mib_peak": 0, "cpu_percent_mean": 0.0})
-        c["nodes"] += 1
-        c["memory_mib_peak"] += float(n["memory_mib_peak"])
-        c["cpu_percent_mean"] = round(c["cpu_percent_mean"] + float(n["cpu_percent_mean"]), 1)
+    for (c, node, role), v in sorted(mem.items()):
+        memory_peak, cpu_mean = round(max(v) / MiB), round(sum(cpu[(c, node, role)]) / len(v), 1)
+        nodes.append({"cluster": c, "node": node, "role": role,
+                      "memory_mib_mean": round(sum(v) / len(v) / MiB), "memory_mib_peak": memory_peak,
+                      "cpu_percent_mean": cpu_mean, "cpu_percent_peak": round(max(cpu[(c, node, role)]), 1)})
+        total = clusters.setdefault(c, {"nodes": 0, "memory_mib_peak": 0, "cpu_percent_mean": 0.0})
+        total["nodes"] += 1
+        total["memory_mib_peak"] += float(memory_peak)
+        total["cpu_percent_mean"] = round(total["cpu_percent_mean"] + cpu_mean, 1)
     latest = rounds[-1]
     one, three = need.store(1, prof.memory_bytes), need.store(3, prof.memory_bytes)
     report = {
@@ -96,12 +96,12 @@ def main() -> int:
     print(f"Docker: {e['cpus']} CPUs, {e['memory_gib']} GiB; {e['kept_free_gib']} GiB kept free")
     print(f"{len(rounds)} sample(s), {args.interval:g} s apart; host CPU busy {host_busy}% of {e['cpus']} cores")
     print(f"{'cluster':18} {'node':32} {'role':14} {'MiB mean':>9} {'MiB peak':>9} {'CPU% mean':>9} {'CPU% peak':>9}")
-    for n in nodes:
-        print(f"{n['cluster']:18} {n['node']:32} {n['role']:14} {n['memory_mib_mean']:>9} {n['memory_mib_peak']:>9} "
-              f"{n['cpu_percent_mean']:>9} {n['cpu_percent_peak']:>9}")
-    for name, c in clusters.items():
-        print(f"store/cluster {name}: {c['nodes']:.0f} node(s), {c['memory_mib_peak']:.0f} MiB at peak, "
-              f"{c['cpu_percent_mean']}% of a core on average")
+    for row in nodes:
+        print(f"{row['cluster']:18} {row['node']:32} {row['role']:14} {row['memory_mib_mean']:>9} "
+              f"{row['memory_mib_peak']:>9} {row['cpu_percent_mean']:>9} {row['cpu_percent_peak']:>9}")
+    for name, total in clusters.items():
+        print(f"store/cluster {name}: {total['nodes']:.0f} node(s), {total['memory_mib_peak']:.0f} MiB at peak, "
+              f"{total['cpu_percent_mean']}% of a core on average")
     print(f"running now (last sample): {report['running_mib']} MiB in {len({n.cluster for n in latest})} cluster(s)")
     print(f"a new {prof.name} store needs {round(one / MiB)} MiB (1 node) or {round(three / MiB)} MiB (3 nodes), "
           f"measured {need.measured}")

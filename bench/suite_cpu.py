@@ -15,13 +15,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import subprocess
 import sys
 import threading
 import time
 from collections import defaultdict
 from pathlib import Path
+
+from cgroups import container_cpu
 
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -31,21 +32,6 @@ def machine_busy() -> float:
     fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
     idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
     return (sum(fields[:8]) - idle) / TICKS
-
-
-def container_cpu(cid: str) -> float | None:
-    v1 = Path(f"/sys/fs/cgroup/cpuacct/docker/{cid}/cpuacct.usage")
-    try:
-        if v1.exists():
-            return int(v1.read_text()) / 1e9
-        for v2 in (Path(f"/sys/fs/cgroup/system.slice/docker-{cid}.scope/cpu.stat"),
-                   Path(f"/sys/fs/cgroup/docker/{cid}/cpu.stat")):
-            if v2.exists():
-                usage = re.search(r"usage_usec (\d+)", v2.read_text())
-                return int(usage.group(1)) / 1e6 if usage else None
-    except OSError:
-        return None
-    return None
 
 
 def running() -> dict[str, str]:
@@ -110,6 +96,7 @@ def main() -> int:
         per[owner[cid]] += cpu - first[cid]
     in_nodes = sum(v for k, v in per.items() if k.startswith("kind:"))
     other_containers = sum(v for k, v in per.items() if not k.startswith("kind:"))
+    per_cluster = {k: round(v / 60, 2) for k, v in sorted(per.items(), key=lambda kv: -kv[1])}
     result = {
         "command": " ".join(command), "exit": rc, "wall_min": round(wall / 60, 1),
         "cores": os.cpu_count(), "machine_busy_core_min": round(busy / 60, 1),
@@ -117,7 +104,7 @@ def main() -> int:
         "in_other_containers_core_min": round(other_containers / 60, 1),
         "on_the_host_core_min": round((busy - in_nodes - other_containers) / 60, 1),
         "clusters_alive_mean": round(sum(alive) / max(1, len(alive)), 1), "clusters_alive_max": max(alive or [0]),
-        "per_cluster_core_min": {k: round(v / 60, 2) for k, v in sorted(per.items(), key=lambda kv: -kv[1])},
+        "per_cluster_core_min": per_cluster,
     }
     if args.json:
         print(json.dumps(result, indent=2))
@@ -125,7 +112,7 @@ def main() -> int:
         for key, value in result.items():
             if key != "per_cluster_core_min":
                 print(f"{key}: {value}")
-        for who, v in result["per_cluster_core_min"].items():
+        for who, v in per_cluster.items():
             print(f"  {v:7.2f} core-min  {who}")
     return rc
 
