@@ -177,6 +177,9 @@ def ran_drill(second_store: str, class_store: Any, tmp_path_factory: pytest.Temp
 
     # slow: on the other store, the same request twice, then a wrong cause
     incident(folder, store1)
+    trail = storelib.audit_follower(store1, since=datetime.fromisoformat(st["started_at"]))  # as the live page reads
+    trail.events()
+    read_before = trail.fetched
     slow = Responder("slow", people["slow"]["kubeconfig"])
     slow("get", "pods", "-n", "pos")
     slow("get", "pods", "-n", "pos")
@@ -187,6 +190,9 @@ def ran_drill(second_store: str, class_store: Any, tmp_path_factory: pytest.Temp
     status, answer = through_the_page(people["slow"]["token"], wrong.read_bytes())  # from their own machine
     assert status == 200 and answer["responder"] == "slow" and answer["passed"] is False, answer
 
+    live = trail.events(user="slow")
+    whole = storelib.audit_events(store1, since=datetime.fromisoformat(st["started_at"]), user="slow")
+    fetched = trail.fetched - read_before
     report = edgelab("drill", "report", "--json", "--html", str(work / "scoreboard.html"))
     assert report.returncode == 0, report.stderr[-3000:]
     stopped = edgelab("drill", "stop", "--json")
@@ -195,7 +201,8 @@ def ran_drill(second_store: str, class_store: Any, tmp_path_factory: pytest.Temp
     assert after.returncode == 0, after.stderr[-3000:]
     return {"folder": folder, "report": json.loads(report.stdout), "after": json.loads(after.stdout),
             "fast": fast, "first": first, "stores": [class_store.store, store1],
-            "html": work / "scoreboard.html", "clock": clock, "class_store": class_store}
+            "html": work / "scoreboard.html", "clock": clock, "class_store": class_store,
+            "trail": {"live": live, "whole": whole, "fetched": fetched, "size": trail.offsets}}
 
 
 def test_the_ranking_is_right_and_says_why(ran_drill: dict[str, Any]) -> None:
@@ -229,6 +236,15 @@ def test_times_are_those_the_responders_took(ran_drill: dict[str, Any]) -> None:
     kinds = [e["kind"] for e in fast["timeline"]]
     assert "evidence" in kinds and "submission" in kinds and "injected" in kinds
     assert fast["requests"] >= fast["evidence_requests"] >= 3
+
+
+def test_the_trail_read_as_it_grows_is_the_whole_trail(ran_drill: dict[str, Any]) -> None:
+    """The live page's reader (audit.Follower) read the second store's trail once before slow began and once after:
+    it has every request of slow's that a whole read finds, and its second read fetched only part of the log."""
+    trail = ran_drill["trail"]
+    assert [audit.describe(e) for e in trail["live"]] == [audit.describe(e) for e in trail["whole"]]
+    assert sum(audit.describe(e).startswith("list pods pos") for e in trail["live"]) == 2, trail["live"]
+    assert 0 < trail["fetched"] < sum(trail["size"].values()), trail
 
 
 def test_repeats_are_counted(ran_drill: dict[str, Any]) -> None:

@@ -49,7 +49,7 @@ from edgelab.base.paths import REPO
 from edgelab.base.types import Say
 from edgelab.drill import report as drillreport
 from edgelab.drill.report import clock
-from edgelab.kube import faults
+from edgelab.kube import audit, faults
 from edgelab.labs import attempts, catalogue, debrief, grading, progress, session, vocab
 from edgelab.store import responders, stores
 from edgelab_operator import catalogue as cat
@@ -651,11 +651,18 @@ def events_by_store(folder: Path, st: dict[str, Any]) -> dict[str, list[dict[str
         if kept.exists():
             out[s["id"]] = json.loads(kept.read_text())
             continue
+        follower = _followers.get((s["id"], st["started_at"]))
         try:
-            out[s["id"]] = stores.audit_events(s["id"], since=since)
-        except EdgelabError:
-            out[s["id"]] = []
+            if follower is None:
+                follower = _followers[(s["id"], st["started_at"])] = stores.audit_follower(s["id"], since=since)
+            out[s["id"]] = follower.events()
+        except EdgelabError:  # the store does not answer now: what was read of it stays on the board
+            out[s["id"]] = list(follower.best.values()) if follower is not None else []
     return out
+
+
+# Each store's trail as read so far, by (store, drill start): a live page refreshing reads only what is new.
+_followers: dict[tuple[str, str], audit.Follower] = {}
 
 
 def report(folder: Path | None = None) -> dict[str, Any]:

@@ -24,6 +24,7 @@ per request (stages ResponseStarted and ResponseComplete, same auditID).
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import copy
 import functools
@@ -254,8 +255,16 @@ def gc_paused() -> Iterator[None]:
 def _parse(lines: list[str], since: datetime | None, users: set[str] | None,
            needles: tuple[str, ...] | None) -> list[dict[str, Any]]:
     best: dict[str, dict[str, Any]] = {}  # auditID -> its most final stage, in the order first seen
+    _merge(best, lines, since, users, needles)
+    return list(best.values())
+
+
+def _merge(best: dict[str, dict[str, Any]], lines: Iterable[str], since: datetime | None, users: set[str] | None,
+           needles: tuple[str, ...] | None, first: int = 0) -> int:
+    """Add `lines` (numbered from `first`) to `best`; return the next line's number."""
     loads = orjson.loads  # about twice the standard library's speed on audit lines (docs/drill-metrics.md)
-    for n, line in enumerate(lines):
+    n = first - 1
+    for n, line in enumerate(lines, first):
         if needles is not None and not any(name in line for name in needles):
             continue
         try:
@@ -273,7 +282,79 @@ def _parse(lines: list[str], since: datetime | None, users: set[str] | None,
         seen = best.get(key)
         if seen is None or _STAGES.get(event.get("stage", ""), -1) >= _STAGES.get(seen.get("stage", ""), -1):
             best[key] = event  # replacing a value keeps the key's place
-    return list(best.values())
+    return n + 1
+
+
+# Run in the node, in log folder $1: one line per log file, "<inode> <size> <name>".
+_LIST = ("cd \"$1\" 2>/dev/null || exit 0; for f in *.log; do [ -f \"$f\" ] || continue; "
+         "echo \"$(stat -c '%i %s' \"$f\") $f\"; done")
+# Run in the node: bytes [$4, $4+$5) of file $2 of folder $1 as base64, if it is still inode $3 (not rotated since).
+_CHUNK = ("cd \"$1\" && [ \"$(stat -c %i \"$2\")\" = \"$3\" ] && "
+          "tail -c +$(($4 + 1)) \"$2\" | head -c \"$5\" | base64 -w0")
+
+
+CHUNK_BYTES = 16 << 20  # the most one read of a follower fetches
+
+
+class Follower:
+    """One store's audit trail read as it grows: each `events()` fetches and parses only what the API server wrote
+    since the last call, so a drill's live page pays for what is new, not for the drill's length.
+
+    Files are followed by inode and byte offset: a rotation (audit.log renamed to a backup, a new audit.log begun)
+    loses nothing; a line still being written waits for the next call. `since` as in `read_events`. The events
+    are those `read_events` gives for the same log (same order, stages collapsed). Not thread-safe.
+    """
+
+    def __init__(self, provider: NodeProvider, node: str, since: datetime | None = None,
+                 log_dir: str = NODE_LOG_DIR) -> None:
+        self.provider, self.node, self.log_dir = provider, node, log_dir
+        self.since = since.replace(tzinfo=UTC) if since is not None and since.tzinfo is None else since
+        self.offsets: dict[int, int] = {}  # inode -> bytes consumed (complete lines only)
+        self.best: dict[str, dict[str, Any]] = {}
+        self.lines = 0
+        self.fetched = 0  # bytes fetched, over the follower's life (the bench reads it)
+
+    def _listing(self) -> list[tuple[int, int, str]]:
+        out = self.provider.exec(self.node, ["sh", "-c", _LIST, "list", self.log_dir], timeout=60).stdout
+        files = []
+        for row in out.splitlines():
+            inode, size, name = row.split(" ", 2)
+            files.append((int(inode), int(size), name))
+        return sorted(files, key=lambda f: (f[2] == LOG_FILE, f[2]))  # backups oldest first, then the current
+
+    def _chunk(self, name: str, inode: int, start: int, length: int) -> bytes:
+        argv = ["sh", "-c", _CHUNK, "chunk", self.log_dir, name, str(inode), str(start), str(length)]
+        got = self.provider.exec(self.node, argv, timeout=120, check=False)
+        return base64.b64decode(got.stdout) if got.returncode == 0 else b""
+
+    def events(self, user: str | Collection[str] | None = None) -> list[dict[str, Any]]:
+        """Every event since `since`, read up to now (of `user`, one name or several, when given)."""
+        files = self._listing()
+        present = {inode for inode, _, _ in files}
+        for inode, size, name in files:
+            start = self.offsets.get(inode, 0)
+            if size < start:  # not the file we read (the node was made again): read it from its start
+                start = 0
+            want = CHUNK_BYTES
+            while start < size:  # in pieces: a first read of a long drill's log is not held whole in memory
+                data = self._chunk(name, inode, start, min(size - start, want))
+                self.fetched += len(data)
+                end = data.rfind(b"\n") + 1
+                if not end and len(data) == want:
+                    want *= 2  # a line longer than a piece
+                    continue
+                if not end:
+                    break  # a line still being written (or the file rotated away since listed): next call
+                start += end
+                self.offsets[inode] = start
+                with gc_paused():
+                    self.lines = _merge(self.best, data[:end].decode("utf-8", errors="replace").splitlines(),
+                                        self.since, None, None, self.lines)
+        self.offsets = {inode: off for inode, off in self.offsets.items() if inode in present}
+        if user is None:
+            return list(self.best.values())
+        users = {user} if isinstance(user, str) else set(user)
+        return [e for e in self.best.values() if username(e) in users]
 
 
 @functools.lru_cache(maxsize=1 << 16)

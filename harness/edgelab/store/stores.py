@@ -238,6 +238,11 @@ def audit_events(store: str, since: datetime | None = None,
     return audit.read_node_events(provider_for(store), control_plane(store), since=since, user=user)
 
 
+def audit_follower(store: str, since: datetime | None = None) -> audit.Follower:
+    """The store's audit trail read as it grows (`audit.Follower`): for pages that read it again and again."""
+    return audit.Follower(provider_for(store), control_plane(store), since=since)
+
+
 def cap_nodes(name: str, prof: Profile, say: Say) -> None:
     cpus = min(prof.cpus, float(host_resources()[0]))
     provider = _cluster_provider(name)

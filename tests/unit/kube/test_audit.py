@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -351,3 +352,51 @@ def test_reading_pauses_the_cycle_collector_and_gives_it_back_as_it_was(log: Pat
     with pytest.raises(RuntimeError), audit.gc_paused():
         raise RuntimeError("boom")
     assert gc.isenabled()
+
+
+# --- Follower: the trail read as it grows ---------------------------------------------------------------
+
+
+class ThisMachine:
+    """Runs the follower's shell lines (sh, stat, tail, head, base64) on this machine, where a node would."""
+
+    def exec(self, node: str, argv: list[str], *, input_text: str | None = None, timeout: float = 300,
+             check: bool = True) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=check)
+
+
+def lines(*events: dict[str, Any]) -> str:
+    return "".join(json.dumps(e) + "\n" for e in events)
+
+
+@pytest.mark.parametrize("chunk", [audit.CHUNK_BYTES, 1000, 300])  # several pieces; pieces shorter than a line
+def test_the_follower_reads_only_what_is_new_and_loses_nothing_at_a_rotation(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk: int) -> None:
+    monkeypatch.setattr(audit, "CHUNK_BYTES", chunk)
+    folder = tmp_path / "audit"
+    folder.mkdir()
+    current = folder / "audit.log"
+    since = datetime(2026, 11, 25, 13, 0, tzinfo=UTC)
+    f = audit.Follower(ThisMachine(), "node", since=since, log_dir=str(folder))  # type: ignore[arg-type]
+    assert f.events() == []  # no log yet
+
+    half = json.dumps(EXEC)
+    current.write_text(lines(DISCOVERY, LOGS_STARTED) + half[:40])
+    assert f.events() == audit.read_events(folder, since=since) == [LOGS_STARTED]
+    first = f.fetched
+
+    with current.open("a") as out:  # the half line completed, the request's last stage, one more
+        out.write(half[40:] + "\n" + lines(LOGS_DONE, FORBIDDEN))
+    assert f.events() == audit.read_events(folder, since=since) == [LOGS_DONE, EXEC, FORBIDDEN]
+    if chunk > 1000:  # (pieces shorter than a line are fetched again, longer)
+        assert f.fetched - first < current.stat().st_size  # only the bytes after what was read
+
+    with current.open("a") as out:  # written just before the API server rotates the file
+        out.write(lines(ADMIN_PATCH))
+    current.rename(folder / "audit-2026-11-25T13-00-07.500.log")
+    current.write_text(lines(NODES))
+    assert f.events() == audit.read_events(folder, since=since) == [LOGS_DONE, EXEC, FORBIDDEN, ADMIN_PATCH, NODES]
+    assert f.events(user="kubernetes-admin") == [ADMIN_PATCH]
+
+    (folder / "audit-2026-11-25T13-00-07.500.log").unlink()  # the oldest backup dropped: what was read stays
+    assert len(f.events()) == 5 and len(f.offsets) == 1
