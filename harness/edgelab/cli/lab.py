@@ -70,17 +70,17 @@ def lab_show(
     raise typer.Exit(0)
 
 
-def _print_ticket(store: str, lab, run) -> None:  # type: ignore[no-untyped-def]
+def _show_ticket(store: str, lab: catalogue.Lab, run: session.Running, as_json: bool) -> None:
+    """The ticket of a lab just started or reset, for a person or as JSON."""
+    if as_json:
+        show_json({"lab": lab.id, "title": lab.title, "store": store, "ticket": attempts.ticket(lab, run.attempt),
+                   "started_at": run.attempt.started_at.isoformat(), "hint_cost": lab.hint_cost})
+        return
     out.print(f"[bold]{lab.title}[/bold] — store {store}\n\n{attempts.ticket(lab, run.attempt)}\n\n"
               f"investigate:  edgelab shell --store {store}\n"
               f"hint:         edgelab lab hint --store {store}"
               + (f"   (each hint costs {lab.hint_cost:g}% of the score)\n" if lab.hint_cost else "\n") +
               f"submit:       edgelab lab submit --store {store} [--findings FILE]")
-
-
-def _print_ticket_json(store: str, lab, run) -> None:  # type: ignore[no-untyped-def]
-    show_json({"lab": lab.id, "title": lab.title, "store": store, "ticket": attempts.ticket(lab, run.attempt),
-               "started_at": run.attempt.started_at.isoformat(), "hint_cost": lab.hint_cost})
 
 
 @lab_app.command("start")
@@ -97,10 +97,7 @@ def lab_start(
     """
     progress = Reporter(as_json)
     lab, run = session.start(store, lab_id, say=progress.say, targets=target or None)
-    if as_json:
-        _print_ticket_json(store, lab, run)
-    else:
-        _print_ticket(store, lab, run)
+    _show_ticket(store, lab, run, as_json)
     raise typer.Exit(0)
 
 
@@ -211,10 +208,7 @@ def lab_reset(store: StoreOpt, as_json: JsonOpt = False) -> None:
     """
     progress = Reporter(as_json)
     lab, run = session.reset(store, say=progress.say)
-    if as_json:
-        _print_ticket_json(store, lab, run)
-    else:
-        _print_ticket(store, lab, run)
+    _show_ticket(store, lab, run, as_json)
     raise typer.Exit(0)
 
 
