@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -22,6 +23,7 @@ from edgelab.base.errors import EdgelabError
 
 KIND_CLUSTER_LABEL = "io.x-k8s.kind.cluster"
 KIND_ROLE_LABEL = "io.x-k8s.kind.role"
+READ_ATTEMPTS = 3  # reads of the running nodes before giving up (nodes come and go while others are made)
 GiB = 1 << 30
 MiB = 1 << 20
 
@@ -154,9 +156,18 @@ def running_nodes() -> list[NodeUse]:
                                 f"{proc.stderr.strip()[-500:]}")
         return proc.stdout
 
-    ps = docker("ps", "--filter", f"label={KIND_CLUSTER_LABEL}", "--format",
-                f'{{{{.ID}}}} {{{{.Names}}}} {{{{.Label "{KIND_CLUSTER_LABEL}"}}}} {{{{.Label "{KIND_ROLE_LABEL}"}}}}')
-    names = [line.split()[1] for line in ps.splitlines() if line.strip()]
-    if not names:
-        return []
-    return parse_stats(ps, docker("stats", "--no-stream", "--format", "{{json .}}", *names))
+    for attempt in range(1, READ_ATTEMPTS + 1):
+        ps = docker("ps", "--filter", f"label={KIND_CLUSTER_LABEL}", "--format",
+                    f'{{{{.ID}}}} {{{{.Names}}}} {{{{.Label "{KIND_CLUSTER_LABEL}"}}}} {{{{.Label "{KIND_ROLE_LABEL}"}}}}')
+        names = [line.split()[1] for line in ps.splitlines() if line.strip()]
+        if not names:
+            return []
+        try:
+            return parse_stats(ps, docker("stats", "--no-stream", "--format", "{{json .}}", *names))
+        except CapacityError:
+            # a node listed a moment ago was stopped or removed since (another store going down or being made
+            # again): `docker stats` then fails with "EOF". List again.
+            if attempt == READ_ATTEMPTS:
+                raise
+            time.sleep(1)
+    raise AssertionError("unreachable")

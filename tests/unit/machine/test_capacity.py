@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -82,6 +83,29 @@ def test_docker_stats_rows_are_read_with_their_cluster_and_role() -> None:
     assert got[1].cpu_percent == pytest.approx(18.91)
     with pytest.raises(capacity.CapacityError, match="cannot read the size"):
         capacity.parse_size("lots")
+
+
+def test_a_node_gone_between_listing_and_stats_is_read_again(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Seen in CI: another lane's store went down between `docker ps` and `docker stats`, which failed with "EOF".
+    A stand-in `docker` on PATH lists two nodes, fails the first stats call, then lists one."""
+    calls = tmp_path / "calls"
+    docker = tmp_path / "docker"
+    docker.write_text(f"""#!/bin/sh
+echo "$1" >> {calls}
+n=$(grep -c stats {calls})
+if [ "$1" = ps ]; then
+  echo "aa store-9131-control-plane store-9131 control-plane"
+  [ "$n" = 0 ] && echo "bb store-9106-worker store-9106 worker"
+  exit 0
+fi
+[ "$n" = 1 ] && {{ echo EOF >&2; exit 1; }}
+echo '{{"Name": "store-9131-control-plane", "MemUsage": "1GiB / 3GiB", "CPUPerc": "5%"}}'
+""")
+    docker.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
+    got = capacity.running_nodes()
+    assert [n.node for n in got] == ["store-9131-control-plane"]
+    assert calls.read_text().split() == ["ps", "stats", "ps", "stats"]
 
 
 def fake_engine(monkeypatch: pytest.MonkeyPatch, gib: int) -> None:
