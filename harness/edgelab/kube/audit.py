@@ -206,6 +206,11 @@ def _verbatim(name: str) -> bool:
     return bool(name) and name.isprintable() and not any(c in name for c in '"\\<>&\u2028\u2029')
 
 
+def _user_set(user: str | Collection[str] | None) -> set[str] | None:
+    """`user` as `read_events` takes it (one name, several, or None for everyone), as a set."""
+    return None if user is None else {user} if isinstance(user, str) else set(user)
+
+
 def read_events(log_path: Path, since: datetime | None = None,
                 user: str | Collection[str] | None = None) -> list[dict[str, Any]]:
     """The audit events in `log_path`, one per request, oldest first.
@@ -224,7 +229,7 @@ def read_events(log_path: Path, since: datetime | None = None,
     """
     if since is not None and since.tzinfo is None:
         since = since.replace(tzinfo=UTC)
-    users = None if user is None else {user} if isinstance(user, str) else set(user)
+    users = _user_set(user)
     needles = tuple(users) if users is not None and all(map(_verbatim, users)) else None
     try:
         lines = list(_lines(log_path))
@@ -351,10 +356,8 @@ class Follower:
                     self.lines = _merge(self.best, data[:end].decode("utf-8", errors="replace").splitlines(),
                                         self.since, None, None, self.lines)
         self.offsets = {inode: off for inode, off in self.offsets.items() if inode in present}
-        if user is None:
-            return list(self.best.values())
-        users = {user} if isinstance(user, str) else set(user)
-        return [e for e in self.best.values() if username(e) in users]
+        users = _user_set(user)
+        return [e for e in self.best.values() if users is None or username(e) in users]
 
 
 @functools.lru_cache(maxsize=1 << 16)

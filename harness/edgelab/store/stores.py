@@ -152,6 +152,11 @@ def node_need() -> capacity.NodeNeed:
                              str(raw["measured"]))
 
 
+def _runs(store: str, running: list[capacity.NodeUse]) -> bool:
+    """Whether store `store` is among the `running` kind nodes."""
+    return any(n.cluster == cluster_name(store) for n in running)
+
+
 def check_fits(prof: Profile, nodes: int, store: str | None = None,
                running: list[capacity.NodeUse] | None = None) -> None:
     """Refuse, with the reason and what to do, a store whose box is bigger than what Docker has, or one
@@ -165,7 +170,7 @@ def check_fits(prof: Profile, nodes: int, store: str | None = None,
             "resources settings) or choose a smaller --profile")
     if running is None:
         running = capacity.running_nodes()
-    if store is not None and any(n.cluster == cluster_name(store) for n in running):
+    if store is not None and _runs(store, running):
         return
     need = node_need()
     verdict = capacity.fit(running, mem, need.store(nodes, prof.memory_bytes))
@@ -476,7 +481,7 @@ def up(store: str, nodes: int, profile_name: str | None, artifacts: Artifacts, s
     address = check_listen(listen) if listen is not None else None
     running = capacity.running_nodes()
     check_fits(prof, nodes, store, running)
-    if not any(n.cluster == cluster_name(store) for n in running) and (
+    if not _runs(store, running) and (
             short := host.inotify_shortfall(len(running) + nodes, host.inotify_instances())):
         say(short)
     p = paths(store)
